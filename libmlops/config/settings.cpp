@@ -1,0 +1,87 @@
+#include "libmlops/config/settings.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "libmlops/config/env_file.hpp"
+#include "libmlops/core/error.hpp"
+
+namespace mlops::config {
+
+const std::vector<SettingSpec>& known_settings() {
+  static const std::vector<SettingSpec> specs = {
+      {"MLOPS_HOME", ".mlops", "home directory: registry database and artifact store"},
+      {"MODEL_NAME", "ChurnPredictionModel", "registered model name"},
+      {"MODEL_VERSION", "v1.0.0", "version tag written into trained models"},
+      {"MODEL_PATH", "models/sample_model.json", "the deployed model file that train writes"},
+      {"MLOPS_LOG", "warn", "log level: debug, info, warn, error, off"},
+  };
+  return specs;
+}
+
+std::string_view to_string(Source source) {
+  switch (source) {
+    case Source::flag: return "flag";
+    case Source::environment: return "environment";
+    case Source::env_file: return "env_file";
+    case Source::default_value: return "default";
+  }
+  return "default";
+}
+
+const std::string& Settings::get(const std::string& key) const {
+  const auto it = values_.find(key);
+  if (it == values_.end()) {
+    throw Error(ErrorCode::internal, fmt::format("setting {} is not defined", key));
+  }
+  return it->second.first;
+}
+
+std::optional<std::string> Settings::find(const std::string& key) const {
+  const auto it = values_.find(key);
+  if (it == values_.end()) return std::nullopt;
+  return it->second.first;
+}
+
+Source Settings::source(const std::string& key) const {
+  const auto it = values_.find(key);
+  return it == values_.end() ? Source::default_value : it->second.second;
+}
+
+std::string Settings::db_path() const {
+  return (std::filesystem::path(home()) / "mlops.db").string();
+}
+
+std::string Settings::artifacts_dir() const {
+  return (std::filesystem::path(home()) / "artifacts").string();
+}
+
+Settings load_settings(const std::map<std::string, std::string>& flags,
+                       const std::optional<std::string>& env_file,
+                       const std::function<const char*(const char*)>& getenv) {
+  Settings settings;
+  std::map<std::string, std::string> file_values;
+  if (env_file) {
+    file_values = read_env_file(*env_file);
+    settings.env_file_ = *env_file;
+  } else if (std::filesystem::is_regular_file(".env")) {
+    file_values = read_env_file(".env");
+    settings.env_file_ = ".env";
+  }
+  // Lowest precedence first; each later source overwrites.
+  for (const SettingSpec& spec : known_settings()) {
+    settings.values_[spec.key] = {spec.default_value, Source::default_value};
+  }
+  for (const auto& [key, value] : file_values) settings.values_[key] = {value, Source::env_file};
+  for (const SettingSpec& spec : known_settings()) {
+    if (const char* value = getenv(spec.key.c_str())) {
+      settings.values_[spec.key] = {value, Source::environment};
+    }
+  }
+  for (const auto& [key, value] : flags) settings.values_[key] = {value, Source::flag};
+  return settings;
+}
+
+}  // namespace mlops::config

@@ -1,0 +1,30 @@
+// data: CSV with a header row, numeric feature columns and one target column.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "libmlops/data/dataset.hpp"
+
+namespace mlops::data {
+
+// Reads a training CSV: every column but `target` is a numeric feature. Throws
+// Error{not_found} for a missing file and Error{invalid_input} naming file, line and column
+// for an empty file, a missing target column, a non-numeric, empty or non-finite cell, a
+// ragged row, or fewer than two classes. Streams the file: memory is the matrix, not the text.
+Dataset read_training_csv(const std::string& path, const std::string& target);
+
+// Reads a CSV of features only (for batch prediction). Columns are matched by name when
+// `expected_names` are all present in the header, else taken in order; the column count
+// must match. Same errors as above.
+struct FeatureTable {
+  std::vector<double> values;  // row-major
+  std::size_t rows = 0;
+  std::vector<std::string> header;
+};
+FeatureTable read_feature_csv(const std::string& path,
+                              const std::vector<std::string>& expected_names);
+
+// Quotes a CSV field when it needs it (comma, quote, newline).
+std::string csv_escape(const std::string& field);
+
+}  // namespace mlops::data

@@ -1,0 +1,146 @@
+#include "libmlops/registry/detail/schema.hpp"
+
+#include <fmt/format.h>
+
+#include <string_view>
+#include <vector>
+
+#include "libmlops/core/error.hpp"
+#include "libmlops/sqlite/database.hpp"
+
+namespace mlops::registry::detail {
+namespace {
+
+// Each entry moves the schema from version i to i + 1. Append only: never edit a shipped one.
+const std::vector<std::string_view> kMigrations = {
+    R"sql(
+CREATE TABLE experiments (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL UNIQUE,
+  created_at  INTEGER NOT NULL
+);
+CREATE TABLE runs (
+  id               TEXT PRIMARY KEY,
+  experiment_id    INTEGER NOT NULL REFERENCES experiments(id),
+  name             TEXT NOT NULL,
+  status           TEXT NOT NULL CHECK (status IN ('RUNNING', 'FINISHED', 'FAILED', 'KILLED')),
+  start_time       INTEGER NOT NULL,
+  end_time         INTEGER,
+  artifact_path    TEXT,
+  artifact_sha256  TEXT,
+  user             TEXT NOT NULL
+);
+CREATE INDEX runs_by_experiment ON runs(experiment_id, start_time);
+CREATE TABLE run_params (
+  run_id  TEXT NOT NULL REFERENCES runs(id),
+  key     TEXT NOT NULL,
+  value   TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE run_metrics (
+  run_id     TEXT NOT NULL REFERENCES runs(id),
+  key        TEXT NOT NULL,
+  value      REAL NOT NULL,
+  timestamp  INTEGER NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE run_tags (
+  run_id  TEXT NOT NULL REFERENCES runs(id),
+  key     TEXT NOT NULL,
+  value   TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE registered_models (
+  name         TEXT PRIMARY KEY,
+  description  TEXT NOT NULL DEFAULT '',
+  created_at   INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL
+);
+CREATE TABLE model_versions (
+  name             TEXT NOT NULL REFERENCES registered_models(name),
+  version          INTEGER NOT NULL,
+  version_tag      TEXT NOT NULL DEFAULT '',
+  run_id           TEXT REFERENCES runs(id),
+  source           TEXT NOT NULL,
+  artifact_sha256  TEXT NOT NULL,
+  stage            TEXT NOT NULL DEFAULT 'None'
+                   CHECK (stage IN ('None', 'Staging', 'Production', 'Archived')),
+  description      TEXT NOT NULL DEFAULT '',
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  PRIMARY KEY (name, version)
+);
+CREATE TABLE model_version_tags (
+  name     TEXT NOT NULL,
+  version  INTEGER NOT NULL,
+  key      TEXT NOT NULL,
+  value    TEXT NOT NULL,
+  PRIMARY KEY (name, version, key),
+  FOREIGN KEY (name, version) REFERENCES model_versions(name, version)
+);
+CREATE TABLE aliases (
+  name     TEXT NOT NULL,
+  alias    TEXT NOT NULL,
+  version  INTEGER NOT NULL,
+  PRIMARY KEY (name, alias),
+  FOREIGN KEY (name, version) REFERENCES model_versions(name, version)
+);
+-- Append-only: every version, stage and alias change, and every refused registration.
+CREATE TABLE audit_log (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL,
+  version     INTEGER,
+  action      TEXT NOT NULL,
+  from_value  TEXT,
+  to_value    TEXT,
+  gate        TEXT,
+  reason      TEXT,
+  user        TEXT NOT NULL,
+  at          INTEGER NOT NULL
+);
+CREATE INDEX audit_by_name ON audit_log(name, id);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+-- Changes waiting to be mirrored to MLflow, written in the same transaction as the change.
+CREATE TABLE outbox (
+  id          INTEGER PRIMARY KEY,
+  kind        TEXT NOT NULL,
+  payload     TEXT NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  last_error  TEXT,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+CREATE INDEX outbox_by_status ON outbox(status, id);
+)sql",
+};
+
+int read_user_version(sqlite::Database& db) {
+  sqlite::Statement s(db, "PRAGMA user_version");
+  s.step();
+  return static_cast<int>(s.column_int64(0));
+}
+
+}  // namespace
+
+int schema_version() { return static_cast<int>(kMigrations.size()); }
+
+void migrate(sqlite::Database& db) {
+  if (read_user_version(db) == schema_version()) return;  // the common case: no write lock
+  sqlite::Transaction tx(db);
+  const int current = read_user_version(db);
+  if (current > schema_version()) {
+    throw Error(ErrorCode::corrupt,
+                fmt::format("{} has schema version {}, newer than this mlops understands ({})",
+                            db.path(), current, schema_version()),
+                "upgrade mlops, or point MLOPS_HOME at another directory");
+  }
+  for (int v = current; v < schema_version(); ++v) db.exec(kMigrations[static_cast<std::size_t>(v)]);
+  db.exec(fmt::format("PRAGMA user_version = {}", schema_version()));
+  tx.commit();
+}
+
+}  // namespace mlops::registry::detail

@@ -1,0 +1,44 @@
+// registry: model URIs as MLflow spells them, resolved against the local registry.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "libmlops/model/artifact.hpp"
+#include "libmlops/registry/registry_store.hpp"
+
+namespace mlops::registry {
+
+// models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS, or a file path.
+struct ModelUri {
+  enum class Kind { file, version, stage, alias };
+  Kind kind = Kind::file;
+  std::string text;  // as given
+  std::string path;  // Kind::file
+  std::string name;
+  std::int64_t version = 0;
+  Stage stage = Stage::none;
+  std::string alias;
+};
+
+// Throws Error{invalid_input} for a malformed models:/ URI.
+ModelUri parse_model_uri(std::string_view text);
+
+struct ResolvedModel {
+  std::string uri;
+  std::string name;          // "" for a file
+  std::int64_t version = 0;  // 0 for a file
+  std::string version_tag;
+  std::string path;
+  std::optional<std::string> sha256;  // the registry's record; none for a plain file
+};
+
+// Looks the URI up. Throws Error{not_found} naming what is missing (model, version, stage,
+// alias, file) with a hint.
+ResolvedModel resolve_model_uri(RegistryStore& store, std::string_view uri);
+
+// Resolves and loads, verifying the artifact (and the registry's sha256 when it has one).
+model::ModelArtifact load_model(RegistryStore& store, std::string_view uri, ResolvedModel* resolved = nullptr);
+
+}  // namespace mlops::registry

@@ -1,0 +1,176 @@
+// registry: SQLite store of experiments, runs, registered models, versions, stages, aliases,
+// the audit log and the MLflow mirror outbox. Never touches the network.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mlops::sqlite { class Database; }
+
+namespace mlops::registry {
+
+enum class Stage { none, staging, production, archived };
+std::string_view to_string(Stage stage);                // MLflow's spelling: "None", "Staging", ...
+std::optional<Stage> parse_stage(std::string_view text);  // case-insensitive
+
+struct Run {
+  std::string id;
+  std::string experiment;
+  std::string name;
+  std::string status;  // RUNNING, FINISHED, FAILED, KILLED
+  std::int64_t start_time = 0;
+  std::optional<std::int64_t> end_time;
+  std::string artifact_path;
+  std::string artifact_sha256;
+  std::string user;
+  std::map<std::string, std::string> params;
+  std::map<std::string, double> metrics;
+  std::map<std::string, std::string> tags;
+};
+
+struct NewRun {
+  std::string experiment = "Default";
+  std::string name;
+  std::map<std::string, std::string> params;
+  std::map<std::string, std::string> tags;
+};
+
+struct RunOutcome {
+  std::string status = "FINISHED";
+  std::map<std::string, std::string> params;  // added to those given at creation
+  std::map<std::string, double> metrics;
+  std::map<std::string, std::string> tags;
+  std::string artifact_path;
+  std::string artifact_sha256;
+};
+
+struct ModelVersion {
+  std::string name;
+  std::int64_t version = 0;
+  std::string version_tag;
+  std::string run_id;
+  std::string source;  // the stored artifact's path
+  std::string artifact_sha256;
+  Stage stage = Stage::none;
+  std::string description;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+  std::vector<std::string> aliases;
+  std::map<std::string, std::string> tags;
+};
+
+struct RegisteredModel {
+  std::string name;
+  std::string description;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+  std::int64_t latest_version = 0;
+  std::optional<std::int64_t> production_version;  // the newest version in Production
+  std::map<std::string, std::int64_t> aliases;
+};
+
+struct NewVersion {
+  std::string name;
+  std::string run_id;
+  std::string source;
+  std::string artifact_sha256;
+  std::string version_tag;
+  std::string description;
+  std::map<std::string, std::string> tags;
+  std::string gate;  // the accuracy gate's result, recorded in the audit log ("" if none)
+};
+
+// Who changes the registry and why: recorded in the audit log.
+struct Change {
+  std::string user;    // "" = the OS user
+  std::string reason;  // optional, from --reason
+};
+
+struct AuditEntry {
+  std::int64_t id = 0;
+  std::string name;
+  std::optional<std::int64_t> version;
+  std::string action;  // register, refuse, stage, alias_set, alias_delete, rollback
+  std::string from_value;
+  std::string to_value;
+  std::string gate;
+  std::string reason;
+  std::string user;
+  std::int64_t at = 0;
+};
+
+struct OutboxEvent {
+  std::int64_t id = 0;
+  std::string kind;
+  std::string payload;  // JSON
+  std::string status;   // pending, done, failed
+  int attempts = 0;
+  std::string last_error;
+  std::int64_t created_at = 0;
+};
+
+// One connection to the registry database. Every change is one transaction that also
+// appends its audit row and its outbox event. Safe across processes (WAL, BEGIN IMMEDIATE,
+// busy timeout); not thread-safe: one store per thread.
+class RegistryStore {
+ public:
+  // Opens (creating and migrating) the database; ":memory:" for tests. Throws Error{io} or
+  // Error{corrupt}.
+  explicit RegistryStore(const std::string& path);
+  ~RegistryStore();
+  RegistryStore(const RegistryStore&) = delete;
+  RegistryStore& operator=(const RegistryStore&) = delete;
+
+  // Runs. create_run returns the new run (status RUNNING); finish_run sets its outcome.
+  Run create_run(const NewRun& run);
+  void finish_run(const std::string& run_id, const RunOutcome& outcome);
+  std::optional<Run> find_run(const std::string& run_id);
+  Run get_run(const std::string& run_id);  // Error{not_found}
+  // Newest first; experiment "" = all.
+  std::vector<Run> list_runs(const std::string& experiment = "", int limit = 100);
+
+  // Creates the registered model on first use and the next version (1, 2, ...), atomic
+  // across processes. Error{not_found} if run_id is set but unknown.
+  ModelVersion register_version(const NewVersion& v, const Change& change = {});
+  // Records a registration refused by the accuracy gate (no version is created).
+  void record_refusal(const std::string& name, const std::string& gate, const Change& change = {});
+
+  std::optional<ModelVersion> find_version(const std::string& name, std::int64_t version);
+  ModelVersion get_version(const std::string& name, std::int64_t version);  // Error{not_found}
+  std::vector<ModelVersion> list_versions(const std::string& name);  // Error{not_found}
+  std::optional<RegisteredModel> find_model(const std::string& name);
+  std::vector<RegisteredModel> list_models();
+  // The newest version in a stage, or the version an alias points to.
+  std::optional<ModelVersion> find_latest_in_stage(const std::string& name, Stage stage);
+  std::optional<ModelVersion> find_by_alias(const std::string& name, const std::string& alias);
+
+  // Moves a version to a stage. archive_existing archives the other versions in that stage
+  // (MLflow's archive_existing_versions). Moving to Production also points the
+  // `production` alias at the version.
+  ModelVersion set_stage(const std::string& name, std::int64_t version, Stage stage,
+                         bool archive_existing, const Change& change = {});
+  void set_alias(const std::string& name, const std::string& alias, std::int64_t version,
+                 const Change& change = {});
+  void delete_alias(const std::string& name, const std::string& alias, const Change& change = {});
+  // Moves Production (and the `production` alias) back to the version that was in
+  // Production before the current one; the current one is archived. Error{not_found} when
+  // there is no current or no earlier Production version. Returns the restored version.
+  ModelVersion rollback(const std::string& name, const Change& change = {});
+  void set_version_tag(const std::string& name, std::int64_t version, const std::string& key,
+                       const std::string& value, const Change& change = {});
+
+  // The append-only audit of a model, oldest first.
+  std::vector<AuditEntry> history(const std::string& name);
+
+  // The mirror outbox, oldest first; status "" = all.
+  std::vector<OutboxEvent> outbox(const std::string& status = "pending", int limit = 1000);
+
+ private:
+  std::unique_ptr<sqlite::Database> db_;
+};
+
+}  // namespace mlops::registry

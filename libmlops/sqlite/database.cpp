@@ -1,0 +1,154 @@
+#include "libmlops/sqlite/database.hpp"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include "libmlops/core/error.hpp"
+
+namespace mlops::sqlite {
+namespace {
+[[noreturn]] void fail(sqlite3* db, int rc, std::string_view what) {
+  const std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  const int primary = rc & 0xff;
+  if (primary == SQLITE_CONSTRAINT) {
+    throw Error(ErrorCode::conflict, fmt::format("{}: {}", what, detail));
+  }
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+    throw Error(ErrorCode::unavailable, fmt::format("{}: database is busy ({})", what, detail),
+                "another process holds the database lock; try again");
+  }
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) {
+    throw Error(ErrorCode::corrupt, fmt::format("{}: {}", what, detail),
+                "the database file is damaged or not a SQLite database");
+  }
+  throw Error(ErrorCode::io, fmt::format("{}: {}", what, detail));
+}
+}  // namespace
+
+Database::Database(const std::string& path, int busy_timeout_ms) : path_(path) {
+  const int rc = sqlite3_open_v2(path.c_str(), &db_,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string detail = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw Error(ErrorCode::io, fmt::format("cannot open database {}: {}", path, detail),
+                "check that the directory exists and is writable (setting MLOPS_HOME)");
+  }
+  sqlite3_busy_timeout(db_, busy_timeout_ms);
+  sqlite3_extended_result_codes(db_, 1);
+  try {
+    exec("PRAGMA foreign_keys = ON");
+    if (path != ":memory:") {
+      // Switching to WAL needs a moment of exclusive access; the busy handler covers it.
+      exec("PRAGMA journal_mode = WAL");
+      exec("PRAGMA synchronous = NORMAL");
+    }
+  } catch (...) {
+    sqlite3_close(db_);
+    throw;
+  }
+}
+
+Database::~Database() { sqlite3_close(db_); }
+
+void Database::exec(std::string_view sql) {
+  const std::string text(sql);
+  char* message = nullptr;
+  const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &message);
+  if (rc != SQLITE_OK) {
+    const std::string detail = message ? message : sqlite3_errstr(rc);
+    sqlite3_free(message);
+    fail(nullptr, rc, fmt::format("{} ({})", path_, detail));
+  }
+}
+
+std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+int Database::changes() const { return sqlite3_changes(db_); }
+
+Statement::Statement(Database& db, std::string_view sql) : db_(db) {
+  const int rc = sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_,
+                                    nullptr);
+  if (rc != SQLITE_OK) fail(db.handle(), rc, fmt::format("preparing '{}'", sql));
+}
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+Statement& Statement::bind(int index, std::int64_t value) {
+  const int rc = sqlite3_bind_int64(stmt_, index, value);
+  if (rc != SQLITE_OK) fail(db_.handle(), rc, "bind");
+  return *this;
+}
+
+Statement& Statement::bind(int index, double value) {
+  const int rc = sqlite3_bind_double(stmt_, index, value);
+  if (rc != SQLITE_OK) fail(db_.handle(), rc, "bind");
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view value) {
+  const int rc = sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                                   SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK) fail(db_.handle(), rc, "bind");
+  return *this;
+}
+
+Statement& Statement::bind(int index, const std::optional<std::string>& value) {
+  return value ? bind(index, std::string_view(*value)) : bind(index, nullptr);
+}
+
+Statement& Statement::bind(int index, std::nullptr_t) {
+  const int rc = sqlite3_bind_null(stmt_, index);
+  if (rc != SQLITE_OK) fail(db_.handle(), rc, "bind");
+  return *this;
+}
+
+bool Statement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  fail(db_.handle(), rc, db_.path());
+}
+
+void Statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+bool Statement::column_is_null(int index) const {
+  return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
+}
+std::int64_t Statement::column_int64(int index) const { return sqlite3_column_int64(stmt_, index); }
+double Statement::column_double(int index) const { return sqlite3_column_double(stmt_, index); }
+
+std::string Statement::column_text(int index) const {
+  const auto* text = sqlite3_column_text(stmt_, index);
+  if (!text) return {};
+  return std::string(reinterpret_cast<const char*>(text),
+                     static_cast<std::size_t>(sqlite3_column_bytes(stmt_, index)));
+}
+
+std::optional<std::string> Statement::column_optional_text(int index) const {
+  if (column_is_null(index)) return std::nullopt;
+  return column_text(index);
+}
+
+Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+
+Transaction::~Transaction() {
+  if (!done_) {
+    try {
+      db_.exec("ROLLBACK");
+    } catch (...) {
+      // A failed rollback leaves nothing to undo that SQLite has not undone itself.
+    }
+  }
+}
+
+void Transaction::commit() {
+  db_.exec("COMMIT");
+  done_ = true;
+}
+
+}  // namespace mlops::sqlite

@@ -1,0 +1,122 @@
+#include "tests/support/support.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace mlops::test {
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "mlops-test-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  // Stored artifacts are read-only; make them removable first.
+  for (auto it = std::filesystem::recursive_directory_iterator(path_, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::filesystem::permissions(it->path(), std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::add, ec);
+  }
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::write(const std::string& name, const std::string& content) const {
+  const std::string path = file(name);
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+namespace {
+std::vector<std::string> environment_with(const std::string& home, const std::vector<std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    if (entry.rfind("MLOPS_", 0) == 0 || entry.rfind("MODEL_", 0) == 0) continue;  // isolate tests
+    env.push_back(entry);
+  }
+  if (!home.empty()) env.push_back("MLOPS_HOME=" + home);
+  for (const auto& e : extra) env.push_back(e);
+  return env;
+}
+
+int spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& cwd,
+          const std::string& out_file, const std::string& err_file) {
+  std::vector<std::string> argv_store = {MLOPS_BINARY};
+  argv_store.insert(argv_store.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_store) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_store = env;
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, MLOPS_BINARY, &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("posix_spawn failed");
+  return pid;
+}
+}  // namespace
+
+int wait_exit_code(int pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int spawn_cli(const std::vector<std::string>& args, const std::string& home, const std::string& out_file,
+              const std::string& err_file) {
+  return spawn(args, environment_with(home, {}), ".", out_file, err_file);
+}
+
+CliResult run_cli(const std::vector<std::string>& args, const std::string& home, const std::string& cwd,
+                  const std::vector<std::string>& env) {
+  TempDir io;
+  const int pid = spawn(args, environment_with(home, env), cwd, io.file("out"), io.file("err"));
+  CliResult r;
+  r.exit_code = wait_exit_code(pid);
+  r.out = read_text(io.file("out"));
+  r.err = read_text(io.file("err"));
+  return r;
+}
+
+ErrorCode error_code_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  throw std::runtime_error("expected an mlops::Error, but nothing was thrown");
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string test_data(const std::string& name) { return std::string(MLOPS_TEST_DATA) + "/" + name; }
+
+}  // namespace mlops::test

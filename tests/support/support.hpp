@@ -1,0 +1,50 @@
+// Test helpers: temporary directories, running the real binary, catching error codes.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "libmlops/core/error.hpp"
+
+namespace mlops::test {
+
+// A fresh directory under $TMPDIR, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  // Writes `content` to `name` in the directory and returns its path.
+  std::string write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the mlops binary with `args` (no shell), in `cwd`, with MLOPS_HOME=home unless
+// home is empty, and extra environment entries ("KEY=value").
+CliResult run_cli(const std::vector<std::string>& args, const std::string& home,
+                  const std::string& cwd = ".", const std::vector<std::string>& env = {});
+
+// Starts the binary without waiting; returns the pid. Output goes to the given files.
+int spawn_cli(const std::vector<std::string>& args, const std::string& home, const std::string& out_file,
+              const std::string& err_file);
+int wait_exit_code(int pid);
+
+// The ErrorCode of the mlops::Error an action throws; throws std::runtime_error (failing
+// the test) when it throws nothing.
+ErrorCode error_code_of(const std::function<void()>& action);
+
+std::string read_text(const std::string& path);
+std::string test_data(const std::string& name);  // tests/data/<name>
+
+}  // namespace mlops::test

@@ -1,0 +1,167 @@
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "libmlops/registry/registry_store.hpp"
+#include "libmlops/sqlite/database.hpp"
+#include "tests/support/support.hpp"
+
+using namespace mlops;
+using namespace mlops::registry;
+
+namespace {
+NewVersion version_of(const std::string& name, const std::string& tag = "v1") {
+  return {name, "", "/artifacts/x/model.json", "aa", tag, "", {}, ""};
+}
+std::vector<std::string> outbox_kinds(RegistryStore& store) {
+  std::vector<std::string> kinds;
+  for (const auto& e : store.outbox("pending")) kinds.push_back(e.kind);
+  return kinds;
+}
+}  // namespace
+
+TEST_SUITE("unit/registry/RegistryStore") {
+  TEST_CASE("versions are numbered per name, starting at 1") {
+    RegistryStore store(":memory:");
+    CHECK(store.register_version(version_of("churn")).version == 1);
+    CHECK(store.register_version(version_of("churn")).version == 2);
+    CHECK(store.register_version(version_of("fraud")).version == 1);
+    CHECK(store.list_models().size() == 2);
+    CHECK(store.find_model("churn")->latest_version == 2);
+  }
+  TEST_CASE("a missing version is nullopt for find_ and not_found for get_") {
+    RegistryStore store(":memory:");
+    CHECK_FALSE(store.find_version("churn", 7));
+    CHECK(test::error_code_of([&] { store.get_version("churn", 7); }) == ErrorCode::not_found);
+    store.register_version(version_of("churn"));
+    CHECK(test::error_code_of([&] { store.get_version("churn", 7); }) == ErrorCode::not_found);
+    CHECK(test::error_code_of([&] { store.list_versions("nope"); }) == ErrorCode::not_found);
+  }
+  TEST_CASE("runs keep params, metrics, tags, status and artifact") {
+    RegistryStore store(":memory:");
+    const Run run = store.create_run({"exp", "", {{"C", "0.1"}}, {{"model_version", "v1"}}});
+    CHECK(run.status == "RUNNING");
+    CHECK(run.id.size() == 32);
+    store.finish_run(run.id, {"FINISHED", {{"n_samples", "1000"}}, {{"accuracy", 0.95}}, {}, "/a/model.json", "ff"});
+    const Run back = store.get_run(run.id.substr(0, 8));  // a unique prefix works
+    CHECK(back.status == "FINISHED");
+    CHECK(back.end_time);
+    CHECK(back.params.at("C") == "0.1");
+    CHECK(back.params.at("n_samples") == "1000");
+    CHECK(back.metrics.at("accuracy") == 0.95);
+    CHECK(back.tags.at("model_version") == "v1");
+    CHECK(back.artifact_sha256 == "ff");
+    CHECK(store.list_runs("exp").size() == 1);
+    CHECK(store.list_runs("other").empty());
+    CHECK(test::error_code_of([&] { store.get_run("zzzzzz"); }) == ErrorCode::not_found);
+    CHECK(test::error_code_of([&] { store.register_version({"m", "nope", "s", "a", "t", "", {}, ""}); }) ==
+          ErrorCode::not_found);
+  }
+  TEST_CASE("promoting to Production moves the production alias; archive_existing archives the rest") {
+    RegistryStore store(":memory:");
+    store.register_version(version_of("churn"));
+    store.register_version(version_of("churn"));
+    store.set_stage("churn", 1, Stage::production, false);
+    CHECK(store.find_by_alias("churn", "production")->version == 1);
+    store.set_stage("churn", 2, Stage::production, true);
+    CHECK(store.get_version("churn", 1).stage == Stage::archived);
+    CHECK(store.get_version("churn", 2).stage == Stage::production);
+    CHECK(store.find_by_alias("churn", "production")->version == 2);
+    CHECK(store.find_latest_in_stage("churn", Stage::production)->version == 2);
+    CHECK(store.find_model("churn")->production_version == 2);
+  }
+  TEST_CASE("aliases can be set, moved and deleted; v<number> is reserved") {
+    RegistryStore store(":memory:");
+    store.register_version(version_of("churn"));
+    store.register_version(version_of("churn"));
+    store.set_alias("churn", "champion", 1);
+    store.set_alias("churn", "champion", 2);
+    CHECK(store.find_by_alias("churn", "champion")->version == 2);
+    CHECK(store.get_version("churn", 2).aliases == std::vector<std::string>{"champion"});
+    store.delete_alias("churn", "champion");
+    CHECK_FALSE(store.find_by_alias("churn", "champion"));
+    CHECK(test::error_code_of([&] { store.delete_alias("churn", "champion"); }) == ErrorCode::not_found);
+    CHECK(test::error_code_of([&] { store.set_alias("churn", "v2", 1); }) == ErrorCode::invalid_input);
+    CHECK(test::error_code_of([&] { store.set_alias("churn", "x", 9); }) == ErrorCode::not_found);
+  }
+  TEST_CASE("rollback restores the previous Production version and records it") {
+    RegistryStore store(":memory:");
+    for (int i = 0; i < 3; ++i) store.register_version(version_of("churn"));
+    CHECK(test::error_code_of([&] { store.rollback("churn"); }) == ErrorCode::not_found);  // none in Production
+    store.set_stage("churn", 1, Stage::production, true);
+    CHECK(test::error_code_of([&] { store.rollback("churn"); }) == ErrorCode::not_found);  // nothing earlier
+    store.set_stage("churn", 3, Stage::production, true);
+    const ModelVersion restored = store.rollback("churn", {"alice", "p95 too high"});
+    CHECK(restored.version == 1);
+    CHECK(restored.stage == Stage::production);
+    CHECK(store.get_version("churn", 3).stage == Stage::archived);
+    CHECK(store.find_by_alias("churn", "production")->version == 1);
+    const auto history = store.history("churn");
+    const AuditEntry& last = history.back();
+    CHECK(last.action == "rollback");
+    CHECK(last.from_value == "3");
+    CHECK(last.to_value == "Production");
+    CHECK(last.user == "alice");
+    CHECK(last.reason == "p95 too high");
+  }
+  TEST_CASE("the history records registrations with their gate, and refusals") {
+    RegistryStore store(":memory:");
+    NewVersion v = version_of("churn", "v1.2.0-stable");
+    v.gate = "accuracy 0.95 >= 0.85 passed";
+    store.register_version(v);
+    store.record_refusal("churn", "accuracy 0.70 < 0.85 failed");
+    const auto h = store.history("churn");
+    REQUIRE(h.size() == 2);
+    CHECK(h[0].action == "register");
+    CHECK(h[0].to_value == "v1.2.0-stable");
+    CHECK(h[0].gate == "accuracy 0.95 >= 0.85 passed");
+    CHECK_FALSE(h[0].user.empty());
+    CHECK(h[1].action == "refuse");
+    CHECK_FALSE(h[1].version);
+  }
+  TEST_CASE("every change writes its outbox event in the same transaction") {
+    RegistryStore store(":memory:");
+    const Run run = store.create_run({});
+    store.finish_run(run.id, {});
+    store.register_version({"churn", run.id, "s", "a", "v1", "", {}, ""});
+    store.set_stage("churn", 1, Stage::staging, false);
+    store.set_alias("churn", "champion", 1);
+    store.delete_alias("churn", "champion");
+    CHECK(outbox_kinds(store) ==
+          std::vector<std::string>{"experiment_created", "run_created", "run_finished", "registered_model_created",
+                                   "model_version_created", "stage_transitioned", "alias_set", "alias_deleted"});
+    const auto payload = nlohmann::json::parse(store.outbox("pending")[4].payload);
+    CHECK(payload["run_id"] == run.id);
+    CHECK(payload["version"] == 1);
+  }
+  TEST_CASE("a failed change leaves neither the change nor its outbox event") {
+    RegistryStore store(":memory:");
+    store.register_version(version_of("churn"));
+    const auto before = store.outbox("").size();
+    CHECK(test::error_code_of([&] { store.set_stage("churn", 5, Stage::production, false); }) == ErrorCode::not_found);
+    CHECK(store.outbox("").size() == before);
+  }
+  TEST_CASE("the audit log is append-only") {
+    test::TempDir dir;
+    {
+      RegistryStore store(dir.file("r.db"));
+      store.register_version(version_of("churn"));
+    }
+    sqlite::Database db(dir.file("r.db"));
+    CHECK(test::error_code_of([&] { db.exec("DELETE FROM audit_log"); }) == ErrorCode::conflict);
+    CHECK(test::error_code_of([&] { db.exec("UPDATE audit_log SET user = 'x'"); }) == ErrorCode::conflict);
+    sqlite::Statement count(db, "SELECT COUNT(*) FROM audit_log");
+    count.step();
+    CHECK(count.column_int64(0) == 1);
+  }
+  TEST_CASE("names are validated") {
+    RegistryStore store(":memory:");
+    CHECK(test::error_code_of([&] { store.register_version(version_of("")); }) == ErrorCode::invalid_input);
+    CHECK(test::error_code_of([&] { store.register_version(version_of("a/b")); }) == ErrorCode::invalid_input);
+  }
+  TEST_CASE("a database from a newer mlops is refused") {
+    test::TempDir dir;
+    { sqlite::Database db(dir.file("r.db")); db.exec("PRAGMA user_version = 999"); }
+    CHECK(test::error_code_of([&] { RegistryStore store(dir.file("r.db")); }) == ErrorCode::corrupt);
+  }
+}
