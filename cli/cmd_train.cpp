@@ -21,6 +21,7 @@ struct TrainOptions {
   std::optional<std::string> model_version, name, output;
   std::string experiment = "Default";
   bool register_model = false;
+  bool archive_existing = false;
   std::optional<double> min_accuracy;
   std::string stage, alias;
 };
@@ -72,6 +73,7 @@ int run_train(TrainOptions opt, Context& ctx) {
     ro.min_accuracy = opt.min_accuracy;
     if (!opt.stage.empty()) ro.stage = registry::parse_stage(opt.stage);
     ro.alias = opt.alias;
+    ro.archive_existing = opt.archive_existing;
     reg = registry::register_artifact(store, s.artifacts_dir(), a, tracked.stored_path, ro);
   }
   const bool refused = reg && !reg->registered;
@@ -99,7 +101,7 @@ int run_train(TrainOptions opt, Context& ctx) {
     }
     print_json(j);
   } else {
-    print(fmt::format("Trained {} {} on {} rows x {} features ({} classes) in {:.3f}s\n", spec.name,
+    print(fmt::format("Trained {} {} on {} rows x {} features ({} classes), fit in {:.3f}s\n", spec.name,
                       a.model_version, a.data["rows"].get<long long>(), a.feature_names.size(),
                       a.classes.size(), tracked.trained.fit_seconds));
     print(fmt::format("Objective {:.10g} after {} iterations ({})\n\n", a.fit.objective, a.fit.iterations,
@@ -108,8 +110,9 @@ int run_train(TrainOptions opt, Context& ctx) {
     print(fmt::format("\nArtifact  {} (sha256 {})\nRun       {} (experiment {})\n", output, a.sha256.substr(0, 12),
                       tracked.run.id, opt.experiment));
     if (reg && reg->version) {
-      print(fmt::format("Registered {} version {} ({}){}\n", reg->version->name, reg->version->version,
-                        reg->version->version_tag, reg->gate.empty() ? "" : " — " + reg->gate));
+      print(fmt::format("Registered {} version {} ({}), stage {}{}\n", reg->version->name, reg->version->version,
+                        reg->version->version_tag, registry::to_string(reg->version->stage),
+                        reg->gate.empty() ? "" : " — " + reg->gate));
     }
   }
   if (refused) {
@@ -148,6 +151,7 @@ Command add_train_command(CLI::App& root, Globals& globals) {
   app->add_option("--min-accuracy", opt->min_accuracy, "With --register: refuse below this accuracy (exit 3)")->check(CLI::Range(0.0, 1.0));
   app->add_option("--stage", opt->stage, "With --register: move the version to this stage")
       ->check(CLI::IsMember({"None", "Staging", "Production", "Archived"}, CLI::ignore_case));
+  app->add_flag("--archive-existing", opt->archive_existing, "With --stage: archive the other versions in that stage");
   app->add_option("--alias", opt->alias, "With --register: point this alias at the version");
   add_json_flag(app, globals);
   return {app, [opt](Context& ctx) {
@@ -159,8 +163,9 @@ Command add_train_command(CLI::App& root, Globals& globals) {
               print_usage_error("--target only applies with --data FILE.csv", "train");
               return kExitUsage;
             }
-            if (!opt->register_model && (opt->min_accuracy || !opt->stage.empty() || !opt->alias.empty())) {
-              print_usage_error("--min-accuracy, --stage and --alias need --register", "train");
+            if (!opt->register_model &&
+                (opt->min_accuracy || !opt->stage.empty() || !opt->alias.empty() || opt->archive_existing)) {
+              print_usage_error("--min-accuracy, --stage, --archive-existing and --alias need --register", "train");
               return kExitUsage;
             }
             return run_train(*opt, ctx);

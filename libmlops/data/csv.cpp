@@ -67,10 +67,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Streams a file line by line through a fixed buffer; calls on_line(line, line_number).
-// Lines are views valid only during the call.
-void for_each_line(const std::string& path,
-                   const std::function<void(std::string_view, std::size_t)>& on_line) {
+int open_for_reading(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) {
@@ -79,10 +76,33 @@ void for_each_line(const std::string& path,
     }
     throw Error(ErrorCode::io, fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
   }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  return fd;
+}
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
+void for_each_chunk(const std::string& path, const std::function<void(const char*, std::size_t)>& on_chunk) {
+  const int fd = open_for_reading(path);
+  FdCloser closer{fd};
+  std::vector<char> buffer(kChunk);
+  while (true) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(ErrorCode::io, fmt::format("{}: read failed: {}", path, std::strerror(errno)));
+    if (n == 0) return;
+    on_chunk(buffer.data(), static_cast<std::size_t>(n));
+  }
+}
+
+// Streams a file line by line through a fixed buffer; calls on_line(line, line_number).
+// Lines are views valid only during the call.
+void for_each_line(const std::string& path,
+                   const std::function<void(std::string_view, std::size_t)>& on_line) {
+  const int fd = open_for_reading(path);
+  FdCloser closer{fd};
   std::vector<char> buffer(kChunk);
   std::size_t filled = 0;
   std::size_t line_no = 0;
@@ -113,16 +133,16 @@ void for_each_line(const std::string& path,
   }
 }
 
-// Reserves room for the matrix from the file size and the first line's length, so that a
-// large file is read without the vector doubling (which would briefly need 3x the memory).
-void reserve_for(const std::string& path, std::size_t header_bytes, std::size_t first_row_bytes,
-                 std::size_t cols, std::vector<double>& values) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec || first_row_bytes == 0) return;
-  const double rows = static_cast<double>(size - std::min<std::uintmax_t>(size, header_bytes)) /
-                      static_cast<double>(first_row_bytes);
-  values.reserve(static_cast<std::size_t>(rows * 1.1 + 16) * cols);
+// Counts the lines of a file in one fast pass, so that the matrix is allocated once at its
+// exact size: a growing vector would briefly need the old and the new buffer (2-3x the data).
+std::size_t count_lines(const std::string& path) {
+  std::size_t lines = 0;
+  char last = '\n';
+  for_each_chunk(path, [&](const char* data, std::size_t size) {
+    lines += static_cast<std::size_t>(std::count(data, data + size, '\n'));
+    last = data[size - 1];
+  });
+  return lines + (last != '\n');
 }
 
 double parse_number(std::string_view cell, const std::string& path, std::size_t line_no,
@@ -199,13 +219,12 @@ Dataset read_training_csv(const std::string& path, const std::string& target) {
   std::vector<std::string> unquoted;
   std::unordered_map<std::string, int> label_ids;  // first-seen ids, remapped to sorted below
   std::vector<std::string> seen_labels;
-  std::size_t header_bytes = 0;
+  const std::size_t max_rows = count_lines(path);
 
   for_each_line(path, [&](std::string_view line, std::size_t line_no) {
     if (trim(line).empty()) return;  // blank lines (e.g. a trailing newline) carry no row
     if (header.empty()) {
       header = read_header(line, path, fields, unquoted);
-      header_bytes = line.size() + 1;
       const auto it = std::find(header.begin(), header.end(), target);
       if (it == header.end()) {
         throw Error(ErrorCode::invalid_input,
@@ -221,11 +240,12 @@ Dataset read_training_csv(const std::string& path, const std::string& target) {
       for (std::size_t i = 0; i < header.size(); ++i) {
         if (i != target_index) ds.feature_names.push_back(header[i]);
       }
+      ds.values.reserve(max_rows * ds.feature_names.size());
+      ds.labels.reserve(max_rows);
       return;
     }
     split_fields(line, fields, unquoted);
     if (fields.size() != header.size()) throw ragged(path, line_no, fields.size(), header.size());
-    if (ds.labels.empty()) reserve_for(path, header_bytes, line.size() + 1, header.size() - 1, ds.values);
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (i == target_index) continue;
       ds.values.push_back(parse_number(fields[i], path, line_no, header[i], i));
@@ -270,7 +290,6 @@ Dataset read_training_csv(const std::string& path, const std::string& target) {
                             path, target, ds.classes.front()),
                 "check the target column, or add rows of the other class");
   }
-  ds.values.shrink_to_fit();
   return ds;
 }
 
@@ -280,12 +299,11 @@ FeatureTable read_feature_csv(const std::string& path,
   std::vector<std::size_t> column_of;  // feature index -> CSV column
   std::vector<std::string_view> fields;
   std::vector<std::string> unquoted;
-  std::size_t header_bytes = 0;
+  const std::size_t max_rows = count_lines(path);
   for_each_line(path, [&](std::string_view line, std::size_t line_no) {
     if (trim(line).empty()) return;
     if (table.header.empty()) {
       table.header = read_header(line, path, fields, unquoted);
-      header_bytes = line.size() + 1;
       const bool by_name = std::all_of(expected_names.begin(), expected_names.end(), [&](const std::string& n) {
         return std::find(table.header.begin(), table.header.end(), n) != table.header.end();
       });
@@ -303,13 +321,13 @@ FeatureTable read_feature_csv(const std::string& path,
                                 table.header.size()),
                     "name the columns as the model's features, or give exactly that many columns");
       }
+      table.values.reserve(max_rows * column_of.size());
       return;
     }
     split_fields(line, fields, unquoted);
     if (fields.size() != table.header.size()) {
       throw ragged(path, line_no, fields.size(), table.header.size());
     }
-    if (table.rows == 0) reserve_for(path, header_bytes, line.size() + 1, column_of.size(), table.values);
     for (std::size_t c : column_of) {
       table.values.push_back(parse_number(fields[c], path, line_no, table.header[c], c));
     }
