@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Installs the Debian packages mlops needs to build and test, and nothing that is already
-# there. Idempotent; runs apt-get as root directly or through sudo. Prints what it installs.
+# Installs what mlops needs to build and test, and nothing that is already there:
+# Debian packages (as root directly or through sudo) and pinned npm tools in .tools/.
+# Idempotent; prints what it installs.
 set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
 packages=(
   g++ cmake make pkg-config
   libcli11-dev libeigen3-dev liblbfgspp-dev libfmt-dev libsqlite3-dev nlohmann-json3-dev doctest-dev
+  libcpp-httplib-dev prometheus-cpp-dev
+  prometheus
 )
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+# npm tools the tests run (an OpenAPI validator), pinned.
+npm_tools=("@redocly/cli@2.77.0")
+
 # Extra groups: `deps.sh bench` adds what bench/ compares against.
 for group in "$@"; do
   case "$group" in
-    bench) packages+=(python3-sklearn python3-numpy hyperfine time) ;;
+    bench) packages+=(python3-sklearn python3-numpy python3-pandas hyperfine time jq wrk) ;;
     *) echo "deps.sh: unknown group '$group' (known: bench)" >&2; exit 2 ;;
   esac
 done
@@ -22,23 +30,29 @@ for p in "${packages[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "deps: all ${#packages[@]} packages present"
-  exit 0
-fi
-
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    sudo="sudo"
-  else
-    echo "deps: need root to install: ${missing[*]}" >&2
-    echo "hint: run 'sudo make deps', or install them yourself with apt-get" >&2
-    exit 1
+  echo "deps: all ${#packages[@]} Debian packages present"
+else
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo="sudo"
+    else
+      echo "deps: need root to install: ${missing[*]}" >&2
+      echo "hint: run 'sudo make deps', or install them yourself with apt-get" >&2
+      exit 1
+    fi
   fi
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get -o DPkg::Lock::Timeout=900 update -qq
+  $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "deps: installed ${#missing[@]} Debian package(s)"
 fi
 
-echo "deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get -o DPkg::Lock::Timeout=900 update -qq
-$sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "deps: installed ${#missing[@]} package(s)"
+if [ -x "$root/.tools/node_modules/.bin/redocly" ]; then
+  echo "deps: npm tools present"
+else
+  echo "deps: installing ${npm_tools[*]} into .tools/"
+  mkdir -p "$root/.tools"
+  npm install --prefix "$root/.tools" --no-audit --no-fund --loglevel=error "${npm_tools[@]}" >/dev/null
+fi

@@ -16,7 +16,15 @@ const std::vector<SettingSpec>& known_settings() {
       {"MODEL_NAME", "ChurnPredictionModel", "registered model name"},
       {"MODEL_VERSION", "v1.0.0", "version tag written into trained models"},
       {"MODEL_PATH", "models/sample_model.json", "the deployed model file that train writes"},
-      {"MLOPS_LOG", "warn", "log level: debug, info, warn, error, off"},
+      {"MLOPS_LOG", "warn", "log level: debug, info, warn, error, off (serve logs requests at info)"},
+      {"MODEL_URI", "", "model serve loads: models:/NAME@ALIAS, models:/NAME/VERSION|STAGE or a file"},
+      {"MLOPS_HOST", "127.0.0.1", "address serve listens on (0.0.0.0 in a container)"},
+      {"MLOPS_PORT", "8000", "port serve listens on"},
+      {"MLOPS_API_KEY", "", "when set, mutating routes need it (Authorization: Bearer or X-API-Key)"},
+      {"CANARY_URI", "", "a second model that gets CANARY_WEIGHT of prediction traffic"},
+      {"CANARY_WEIGHT", "0.1", "share of prediction traffic for the canary, 0 to 1"},
+      {"MLOPS_RELOAD_INTERVAL", "10", "seconds between serve's checks for a new registry target (0 = off)"},
+      {"MLOPS_LOG_FORMAT", "text", "log lines as text or json"},
   };
   return specs;
 }

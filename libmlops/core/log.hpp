@@ -4,6 +4,8 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace mlops::logging {
 
@@ -14,6 +16,13 @@ bool enabled(Level level);
 // Parses "debug", "info", "warn", "error", "off"; throws Error{invalid_input} otherwise.
 Level parse_level(std::string_view text);
 void write(Level level, const std::string& message);
+
+// Structured events (one line each): text "TIME LEVEL message k=v ..." or a JSON object
+// {"ts","level","msg",k:v...} — the request log of `serve` and the steps of batch jobs.
+enum class Format { text, json };
+void set_format(Format format);
+using Fields = std::vector<std::pair<std::string_view, std::string>>;
+void event(Level level, std::string_view message, const Fields& fields);
 
 template <class... Args>
 void debug(fmt::format_string<Args...> format, Args&&... args) {

@@ -86,8 +86,8 @@ int wait_exit_code(int pid) {
 }
 
 int spawn_cli(const std::vector<std::string>& args, const std::string& home, const std::string& out_file,
-              const std::string& err_file) {
-  return spawn(args, environment_with(home, {}), ".", out_file, err_file);
+              const std::string& err_file, const std::vector<std::string>& env) {
+  return spawn(args, environment_with(home, env), ".", out_file, err_file);
 }
 
 CliResult run_cli(const std::vector<std::string>& args, const std::string& home, const std::string& cwd,

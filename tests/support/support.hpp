@@ -37,7 +37,7 @@ CliResult run_cli(const std::vector<std::string>& args, const std::string& home,
 
 // Starts the binary without waiting; returns the pid. Output goes to the given files.
 int spawn_cli(const std::vector<std::string>& args, const std::string& home, const std::string& out_file,
-              const std::string& err_file);
+              const std::string& err_file, const std::vector<std::string>& env = {});
 int wait_exit_code(int pid);
 
 // The ErrorCode of the mlops::Error an action throws; throws std::runtime_error (failing

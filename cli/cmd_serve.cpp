@@ -1,0 +1,102 @@
+// cli: `mlops serve` — the prediction service.
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "cli/command.hpp"
+#include "cli/output.hpp"
+#include "libmlops/core/error.hpp"
+#include "libmlops/core/log.hpp"
+#include "libmlops/registry/model_uri.hpp"
+#include "libmlops/serving/server.hpp"
+
+namespace mlops::cli {
+namespace {
+
+struct ServeOptions {
+  std::optional<std::string> model_uri, host, api_key, canary_uri, log_format;
+  std::optional<int> port;
+  std::optional<double> canary_weight, reload_interval;
+  int threads = 64;
+  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_batch = 1000;
+};
+
+// --model-uri > MODEL_URI > the registry's production alias > MODEL_PATH if it exists.
+std::string default_model_uri(const config::Settings& s) {
+  if (!s.get("MODEL_URI").empty()) return s.get("MODEL_URI");
+  const std::string name = s.get("MODEL_NAME");
+  if (std::filesystem::exists(s.db_path())) {
+    registry::RegistryStore store(s.db_path());
+    if (store.find_by_alias(name, "production")) return fmt::format("models:/{}@production", name);
+  }
+  return std::filesystem::exists(s.get("MODEL_PATH")) ? s.get("MODEL_PATH") : "";
+}
+
+double number_setting(const config::Settings& s, const std::string& key) {
+  try {
+    return std::stod(s.get(key));
+  } catch (const std::exception&) {
+    throw Error(ErrorCode::invalid_input, fmt::format("setting {}='{}' is not a number", key, s.get(key)));
+  }
+}
+
+int run_serve(const ServeOptions& opt, Context& ctx) {
+  const config::Settings& s = ctx.settings;
+  serving::ServerOptions o;
+  o.model_uri = opt.model_uri.value_or(default_model_uri(s));
+  if (!o.model_uri.empty()) registry::parse_model_uri(o.model_uri);  // a malformed URI is an error now
+  o.host = opt.host.value_or(s.get("MLOPS_HOST"));
+  o.port = opt.port.value_or(static_cast<int>(number_setting(s, "MLOPS_PORT")));
+  o.threads = opt.threads;
+  o.api_key = opt.api_key.value_or(s.get("MLOPS_API_KEY"));
+  o.canary_uri = opt.canary_uri.value_or(s.get("CANARY_URI"));
+  o.canary_weight = opt.canary_weight.value_or(number_setting(s, "CANARY_WEIGHT"));
+  o.reload_interval = opt.reload_interval.value_or(number_setting(s, "MLOPS_RELOAD_INTERVAL"));
+  o.max_body_bytes = opt.max_body_bytes;
+  o.max_batch = opt.max_batch;
+  o.db_path = s.db_path();
+  const std::string format = opt.log_format.value_or(s.get("MLOPS_LOG_FORMAT"));
+  if (format != "text" && format != "json") {
+    throw Error(ErrorCode::invalid_input, fmt::format("log format '{}' is neither text nor json", format));
+  }
+  logging::set_format(format == "json" ? logging::Format::json : logging::Format::text);
+  // The request log is the point of a service's stderr: info unless the user chose a level.
+  if (s.source("MLOPS_LOG") == config::Source::default_value) logging::set_level(logging::Level::info);
+  if (!(o.canary_weight >= 0 && o.canary_weight <= 1)) {
+    throw Error(ErrorCode::invalid_input, fmt::format("canary weight {} is outside [0, 1]", o.canary_weight));
+  }
+  serving::serve_until_signal(o, [&](int port) {
+    print(fmt::format("mlops serve: listening on http://{}:{} (model: {}{})\n", o.host, port,
+                      o.model_uri.empty() ? "none yet" : o.model_uri,
+                      o.canary_uri.empty() ? "" : fmt::format(", canary {} at {:.0f}%", o.canary_uri, o.canary_weight * 100)));
+  });
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_serve_command(CLI::App& root, Globals&) {
+  auto opt = std::make_shared<ServeOptions>();
+  CLI::App* app = root.add_subcommand("serve", "Serve predictions over HTTP (/predict, /health, /metrics, ...)");
+  app->footer(
+      "Routes: POST /predict, POST /invocations (MLflow), /v2/... (Open Inference Protocol), GET /health,\n"
+      "/live, /ready, /metrics, /openapi.json, POST /admin/reload. Stops gracefully on Ctrl-C or SIGTERM.\n"
+      "Example: mlops serve --port 8000   then   curl -s localhost:8000/predict -H 'Content-Type: application/json' \\\n"
+      "           -d '{\"features\":[5.2,1.3,7.7,2.0,3.1,4.4,1.0,8.2,2.5,6.0]}'");
+  app->add_option("--model-uri,--model", opt->model_uri,
+                  "models:/NAME@ALIAS, models:/NAME/VERSION|STAGE or a file (MODEL_URI; default: the production alias, else MODEL_PATH)");
+  app->add_option("--host", opt->host, "Listen address (MLOPS_HOST, default 127.0.0.1)");
+  app->add_option("--port,-p", opt->port, "Port, 0 = any free port (MLOPS_PORT, default 8000)")->check(CLI::Range(0, 65535));
+  app->add_option("--threads", opt->threads, "Worker threads; each keep-alive connection holds one")->capture_default_str()->check(CLI::Range(2, 4096));
+  app->add_option("--api-key", opt->api_key, "Require this key on mutating routes (MLOPS_API_KEY)");
+  app->add_option("--canary-uri", opt->canary_uri, "A second model for canary traffic (CANARY_URI)");
+  app->add_option("--canary-weight", opt->canary_weight, "Canary share of traffic, 0 to 1 (CANARY_WEIGHT, default 0.1)")->check(CLI::Range(0.0, 1.0));
+  app->add_option("--reload-interval", opt->reload_interval, "Seconds between registry checks, 0 = off (default 10)")->check(CLI::Range(0.0, 86400.0));
+  app->add_option("--max-body-bytes", opt->max_body_bytes, "Largest request body (413 above)")->capture_default_str()->check(CLI::Range(64, 1 << 30));
+  app->add_option("--max-batch", opt->max_batch, "Most rows in one request")->capture_default_str()->check(CLI::Range(1, 1000000));
+  app->add_option("--log-format", opt->log_format, "text or json (MLOPS_LOG_FORMAT)")->check(CLI::IsMember({"text", "json"}));
+  return {app, [opt](Context& ctx) { return run_serve(*opt, ctx); }};
+}
+
+}  // namespace mlops::cli

@@ -1,0 +1,57 @@
+// observability: the serving metric families of DESIGN.md §6 on a prometheus-cpp registry,
+// rendered as Prometheus text. prometheus-cpp stays behind this header.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "libmlops/observability/drift.hpp"
+
+namespace mlops::observability {
+
+struct ModelInfo {
+  std::string name;
+  std::string version;  // the model_version label (the artifact's version tag)
+  std::string uri;
+  std::string sha256;
+};
+
+// Thread-safe. Label values are bounded by construction: routes not paths, versions of
+// loaded models, the model's classes.
+class ServingMetrics {
+ public:
+  ServingMetrics();
+  ~ServingMetrics();
+  ServingMetrics(const ServingMetrics&) = delete;
+  ServingMetrics& operator=(const ServingMetrics&) = delete;
+
+  // One prediction request answered by `model_version` (rows = rows scored).
+  void record_prediction(const std::string& model_version, std::string_view endpoint, int http_status,
+                         double seconds);
+  void record_class(const std::string& model_version, const std::string& class_label, double rows = 1);
+  void record_http(std::string_view method, std::string_view route, int status, double seconds);
+  void record_crm_update(std::string_view segment, std::string_view result);
+
+  // The loaded models: model_loaded{model_version} is 1 for these and 0 for versions
+  // loaded before; model_info carries name, version, uri and sha256.
+  void set_models(const std::vector<ModelInfo>& loaded);
+  void set_gauge(const std::string& name, const std::string& help, double value);
+
+  // Called at each scrape to supply the drift of the primary model.
+  void set_drift_source(std::function<std::vector<FeatureDrift>()> source);
+
+  // The text exposition format (version 0.0.4), process_* metrics included.
+  std::string scrape();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The histogram buckets of prediction latency: 50 µs to 1 s with an edge at 0.2 s, so the
+// course's "p95 > 200 ms" gate is exact.
+const std::vector<double>& latency_buckets();
+
+}  // namespace mlops::observability

@@ -1,0 +1,44 @@
+// serving (internal): the state shared by the routes and the server.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "libmlops/observability/metrics.hpp"
+#include "libmlops/serving/model_slot.hpp"
+#include "libmlops/serving/server.hpp"
+
+namespace httplib { class Server; }
+
+namespace mlops::serving::detail {
+
+struct ReloadStatus {
+  std::int64_t at_ms = 0;
+  bool ok = true;
+  std::string message;  // what happened, or the error that kept the old model
+};
+
+struct ServiceState {
+  explicit ServiceState(ServerOptions o) : options(std::move(o)) {}
+  ServerOptions options;
+  observability::ServingMetrics metrics;
+  ModelSlot primary;
+  ModelSlot canary;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  std::mutex reload_mutex;  // one reload at a time; also guards last_reload
+  ReloadStatus last_reload;
+
+  // Re-resolves the configured URIs and swaps in what changed (force: reload even if not).
+  // A failure keeps the old model and is returned, logged and shown in /health.
+  nlohmann::json reload(bool force);
+  ReloadStatus reload_status();
+  void publish_models();  // refreshes model_loaded / model_info
+};
+
+void install_routes(httplib::Server& server, ServiceState& state);
+nlohmann::json openapi_document();
+
+}  // namespace mlops::serving::detail

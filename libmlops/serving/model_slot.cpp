@@ -1,0 +1,41 @@
+#include "libmlops/serving/model_slot.hpp"
+
+#include "libmlops/core/clock.hpp"
+#include "libmlops/core/sha256.hpp"
+#include "libmlops/registry/model_uri.hpp"
+
+namespace mlops::serving {
+
+std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, const std::string& db_path) {
+  auto loaded = std::make_shared<LoadedModel>();
+  registry::ResolvedModel resolved;
+  if (registry::parse_model_uri(uri).kind == registry::ModelUri::Kind::file) {
+    resolved.path = uri;
+    loaded->artifact = model::load_artifact(uri);
+  } else {
+    registry::RegistryStore store(db_path);
+    loaded->artifact = registry::load_model(store, uri, &resolved);
+  }
+  const model::ModelArtifact& a = loaded->artifact;
+  loaded->uri = uri;
+  loaded->name = resolved.name.empty() ? a.name : resolved.name;
+  loaded->registry_version = resolved.version;
+  loaded->label = a.model_version.empty() ? "unversioned" : a.model_version;
+  loaded->path = resolved.path;
+  loaded->loaded_at_ms = now_ms();
+  std::vector<observability::FeatureReference> refs;
+  for (const auto& b : a.baseline) refs.push_back({b.name, b.mean, b.bin_edges, b.fractions});
+  loaded->drift = std::make_unique<observability::DriftMonitor>(std::move(refs));
+  return loaded;
+}
+
+bool model_changed(const LoadedModel& loaded, const std::string& db_path) {
+  if (registry::parse_model_uri(loaded.uri).kind == registry::ModelUri::Kind::file) {
+    return sha256_file(loaded.uri) != loaded.artifact.sha256;
+  }
+  registry::RegistryStore store(db_path);
+  const registry::ResolvedModel now = registry::resolve_model_uri(store, loaded.uri);
+  return now.version != loaded.registry_version || now.sha256 != loaded.artifact.sha256;
+}
+
+}  // namespace mlops::serving

@@ -1,0 +1,166 @@
+// serving: the OpenAPI 3 document of every route of `mlops serve`.
+#include <nlohmann/json.hpp>
+
+#include "libmlops/serving/detail/state.hpp"
+
+namespace mlops::serving::detail {
+namespace {
+
+using nlohmann::json;
+
+json ref(const std::string& name) { return {{"$ref", "#/components/schemas/" + name}}; }
+
+json json_body(const json& schema, const json& example = nullptr) {
+  json media = {{"schema", schema}};
+  if (!example.is_null()) media["example"] = example;
+  return {{"required", true}, {"content", {{"application/json", media}}}};
+}
+
+json reply(const std::string& description, const json& schema) {
+  return {{"description", description}, {"content", {{"application/json", {{"schema", schema}}}}}};
+}
+
+json error_reply(const std::string& description) { return reply(description, ref("Error")); }
+
+json operation(const std::string& summary, const std::string& id, json responses, const json& body = nullptr) {
+  json op = {{"summary", summary}, {"operationId", id}, {"responses", std::move(responses)}};
+  if (!body.is_null()) op["requestBody"] = body;
+  return op;
+}
+
+json prediction_errors(json responses) {
+  responses["400"] = error_reply("Malformed JSON");
+  responses["413"] = error_reply("Body or batch too large");
+  responses["415"] = error_reply("Content-Type is not application/json");
+  responses["422"] = error_reply("Valid JSON, wrong features (count, names, non-numeric, non-finite)");
+  responses["503"] = error_reply("No model loaded");
+  return responses;
+}
+
+json name_parameter() {
+  return json::array({{{"name", "name"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}},
+                       {"description", "The loaded model's registered name"}}});
+}
+
+}  // namespace
+
+json openapi_document() {
+  const json number_row = {{"type", "array"}, {"items", {{"type", "number"}}}};
+  const json object_row = {{"type", "object"}, {"additionalProperties", {{"type", "number"}}}};
+  const json row = {{"oneOf", json::array({number_row, object_row})}};
+  json schemas;
+  schemas["Error"] = {{"type", "object"},
+                      {"required", {"error"}},
+                      {"properties",
+                       {{"error",
+                         {{"type", "object"},
+                          {"required", {"code", "message"}},
+                          {"properties", {{"code", {{"type", "string"}}}, {"message", {{"type", "string"}}}, {"details", json::object()}}}}}}}};
+  schemas["PredictRequest"] = {
+      {"type", "object"},
+      {"description", "One row (features, as an array in feature order or an object by name) or a batch (instances)"},
+      {"properties", {{"features", row}, {"instances", {{"type", "array"}, {"items", row}}}}}};
+  schemas["Prediction"] = {{"type", "object"},
+                           {"properties",
+                            {{"prediction", {{"oneOf", json::array({{{"type", "integer"}}, {{"type", "string"}}})}}},
+                             {"probability", {{"type", "number"}}},
+                             {"probabilities", {{"type", "object"}, {"additionalProperties", {{"type", "number"}}}}}}}};
+  schemas["PredictResponse"] = {{"allOf", json::array({ref("Prediction"),
+                                                        {{"type", "object"},
+                                                         {"properties",
+                                                          {{"predictions", {{"type", "array"}, {"items", ref("Prediction")}}},
+                                                           {"model_version", {{"type", "string"}}},
+                                                           {"request_id", {{"type", "string"}}}}}}})}};
+  schemas["InvocationsRequest"] = {
+      {"type", "object"},
+      {"description", "MLflow's scoring protocol: exactly one of these keys"},
+      {"properties",
+       {{"dataframe_split", {{"type", "object"}, {"properties", {{"columns", {{"type", "array"}, {"items", {{"type", "string"}}}}}, {"data", {{"type", "array"}, {"items", number_row}}}}}}},
+        {"dataframe_records", {{"type", "array"}, {"items", object_row}}},
+        {"instances", {{"type", "array"}, {"items", row}}},
+        {"inputs", {{"oneOf", json::array({{{"type", "array"}, {"items", row}}, {{"type", "object"}}})}}}}}};
+  schemas["InvocationsResponse"] = {{"type", "object"}, {"properties", {{"predictions", {{"type", "array"}, {"items", json::object()}}}}}};
+  schemas["Tensor"] = {{"type", "object"},
+                       {"required", {"name", "shape", "datatype", "data"}},
+                       {"properties",
+                        {{"name", {{"type", "string"}}},
+                         {"shape", {{"type", "array"}, {"items", {{"type", "integer"}}}}},
+                         {"datatype", {{"type", "string"}}},
+                         {"data", {{"type", "array"}, {"items", json::object()}}}}}};
+  schemas["InferRequest"] = {{"type", "object"},
+                             {"required", {"inputs"}},
+                             {"properties", {{"id", {{"type", "string"}}}, {"inputs", {{"type", "array"}, {"items", ref("Tensor")}}}}}};
+  schemas["InferResponse"] = {{"type", "object"},
+                              {"properties",
+                               {{"model_name", {{"type", "string"}}},
+                                {"model_version", {{"type", "string"}}},
+                                {"id", {{"type", "string"}}},
+                                {"outputs", {{"type", "array"}, {"items", ref("Tensor")}}}}}};
+  schemas["Health"] = {{"type", "object"},
+                       {"required", {"status", "model_loaded"}},
+                       {"properties",
+                        {{"status", {{"type", "string"}}},
+                         {"model_loaded", {{"type", "boolean"}}},
+                         {"model_name", {{"type", "string"}}},
+                         {"model_version", {{"type", "string"}}},
+                         {"registry_version", {{"type", "integer"}}},
+                         {"model_uri", {{"type", "string"}}},
+                         {"sha256", {{"type", "string"}}},
+                         {"uptime_seconds", {{"type", "number"}}},
+                         {"canary", {{"type", "object"}, {"nullable", true}}},
+                         {"last_reload", {{"type", "object"}}}}}};
+  schemas["Status"] = {{"type", "object"}, {"additionalProperties", true}};
+
+  json paths;
+  paths["/"]["get"] = operation("Index of the routes", "index", {{"200", reply("Routes", ref("Status"))}});
+  paths["/predict"]["post"] = operation(
+      "Predict one row or a batch", "predict",
+      prediction_errors({{"200", reply("Prediction(s)", ref("PredictResponse"))}}),
+      json_body(ref("PredictRequest"), {{"features", {5.2, 1.3, 7.7, 2.0, 3.1, 4.4, 1.0, 8.2, 2.5, 6.0}}}));
+  paths["/invocations"]["post"] = operation("MLflow scoring protocol", "invocations",
+                                            prediction_errors({{"200", reply("Predicted labels", ref("InvocationsResponse"))}}),
+                                            json_body(ref("InvocationsRequest")));
+  paths["/health"]["get"] = operation("Service and model status", "health", {{"200", reply("Status", ref("Health"))}});
+  paths["/live"]["get"] = operation("Liveness", "live", {{"200", reply("Alive", ref("Status"))}});
+  paths["/ready"]["get"] = operation("Readiness: 503 until a model is loaded", "ready",
+                                     {{"200", reply("Ready", ref("Status"))}, {"503", error_reply("No model loaded")}});
+  paths["/metrics"]["get"] = operation(
+      "Prometheus metrics", "metrics",
+      {{"200", {{"description", "Text exposition format 0.0.4"}, {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}}});
+  paths["/openapi.json"]["get"] = operation("This document", "openapi", {{"200", reply("OpenAPI 3", ref("Status"))}});
+  paths["/admin/reload"]["post"] = operation(
+      "Re-resolve the model URIs and swap atomically", "reload",
+      {{"200", reply("Reloaded", ref("Status"))}, {"401", error_reply("API key missing or wrong")},
+       {"502", reply("Reload failed; the old model keeps serving", ref("Status"))}});
+  paths["/admin/reload"]["post"]["security"] = json::array({{{"bearer", json::array()}}, {{"apiKey", json::array()}}});
+  paths["/v2/health/live"]["get"] = operation("Open Inference Protocol: live", "v2Live", {{"200", reply("Live", ref("Status"))}});
+  paths["/v2/health/ready"]["get"] = operation("Open Inference Protocol: ready", "v2Ready",
+                                               {{"200", reply("Ready", ref("Status"))}, {"400", reply("Not ready", ref("Status"))}});
+  paths["/v2/models/{name}"]["get"] = operation("Model metadata", "v2Metadata",
+                                                {{"200", reply("Metadata", ref("Status"))}, {"404", error_reply("Unknown model")}});
+  paths["/v2/models/{name}"]["parameters"] = name_parameter();
+  paths["/v2/models/{name}/ready"]["get"] = operation("Model readiness", "v2ModelReady",
+                                                      {{"200", reply("Ready", ref("Status"))}, {"404", error_reply("Unknown model")}});
+  paths["/v2/models/{name}/ready"]["parameters"] = name_parameter();
+  json infer_responses = prediction_errors({{"200", reply("Outputs predict and predict_proba", ref("InferResponse"))}});
+  infer_responses["404"] = error_reply("Unknown model");
+  paths["/v2/models/{name}/infer"]["post"] = operation("Open Inference Protocol inference", "v2Infer", infer_responses,
+                                                       json_body(ref("InferRequest")));
+  paths["/v2/models/{name}/infer"]["parameters"] = name_parameter();
+
+  return {{"openapi", "3.0.3"},
+          {"info",
+           {{"title", "mlops serve"},
+            {"version", MLOPS_VERSION_STRING},
+            {"description", "Prediction service of the mlops toolkit: /predict, MLflow /invocations, Open Inference Protocol v2"},
+            {"license", {{"name", "MIT"}}}}},
+          {"servers", json::array({{{"url", "http://127.0.0.1:8000"}}})},
+          {"paths", paths},
+          {"components",
+           {{"schemas", schemas},
+            {"securitySchemes",
+             {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}},
+              {"apiKey", {{"type", "apiKey"}, {"in", "header"}, {"name", "X-API-Key"}}}}}}}};
+}
+
+}  // namespace mlops::serving::detail

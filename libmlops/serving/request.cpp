@@ -1,0 +1,204 @@
+#include "libmlops/serving/request.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <unordered_map>
+
+namespace mlops::serving {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void invalid(const std::vector<std::string>& features, const std::string& message,
+                          json details = json::object()) {
+  details["example"] = example_body(features);
+  details["expected_features"] = features;
+  throw RequestError(422, "invalid_features", message, std::move(details));
+}
+
+double number_at(const json& value, const std::vector<std::string>& features, const std::string& where) {
+  if (!value.is_number()) {
+    invalid(features, fmt::format("{} must be a number, got {}", where, value.is_null() ? "null" : value.type_name()),
+            {{"field", where}});
+  }
+  const double v = value.get<double>();
+  if (!std::isfinite(v)) invalid(features, fmt::format("{} is not a finite number", where), {{"field", where}});
+  return v;
+}
+
+void check_batch(std::size_t rows, std::size_t max_batch, const std::vector<std::string>& features) {
+  if (rows == 0) invalid(features, "the request has no rows");
+  if (rows > max_batch) {
+    throw RequestError(413, "batch_too_large",
+                       fmt::format("{} rows exceed the batch limit of {}; split the request", rows, max_batch),
+                       {{"max_batch", max_batch}});
+  }
+}
+
+// One row given as an array in feature order.
+void append_array_row(const json& row, const std::vector<std::string>& features, const std::string& where, Rows& out) {
+  if (!row.is_array()) invalid(features, fmt::format("{} must be an array of {} numbers", where, features.size()));
+  if (row.size() != features.size()) {
+    invalid(features, fmt::format("{} has {} values; the model expects {} ({})", where, row.size(), features.size(),
+                                  fmt::join(features, ", ")),
+            {{"expected", features.size()}, {"got", row.size()}});
+  }
+  for (std::size_t j = 0; j < row.size(); ++j) {
+    out.values.push_back(number_at(row[j], features, fmt::format("{}[{}]", where, j)));
+  }
+  ++out.rows;
+}
+
+// One row given as an object by feature name: every name required, no unknown names.
+void append_object_row(const json& row, const std::vector<std::string>& features, const std::string& where, Rows& out) {
+  std::vector<std::string> unknown, missing;
+  for (const auto& [key, value] : row.items()) {
+    if (std::find(features.begin(), features.end(), key) == features.end()) unknown.push_back(key);
+  }
+  for (const std::string& name : features) {
+    if (!row.contains(name)) missing.push_back(name);
+  }
+  if (!unknown.empty() || !missing.empty()) {
+    invalid(features,
+            fmt::format("{}: {}{}{}", where, unknown.empty() ? "" : fmt::format("unknown features {}", fmt::join(unknown, ", ")),
+                        !unknown.empty() && !missing.empty() ? "; " : "",
+                        missing.empty() ? "" : fmt::format("missing features {}", fmt::join(missing, ", "))),
+            {{"unknown", unknown}, {"missing", missing}});
+  }
+  for (const std::string& name : features) out.values.push_back(number_at(row[name], features, fmt::format("{}.{}", where, name)));
+  ++out.rows;
+}
+
+void append_row(const json& row, const std::vector<std::string>& features, const std::string& where, Rows& out) {
+  if (row.is_object()) {
+    append_object_row(row, features, where, out);
+  } else {
+    append_array_row(row, features, where, out);
+  }
+}
+
+void append_rows(const json& rows, const std::vector<std::string>& features, std::size_t max_batch,
+                 const std::string& where, Rows& out) {
+  if (!rows.is_array()) invalid(features, fmt::format("{} must be a list of rows", where));
+  check_batch(rows.size(), max_batch, features);
+  out.values.reserve(rows.size() * features.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) append_row(rows[i], features, fmt::format("{}[{}]", where, i), out);
+}
+
+}  // namespace
+
+json example_body(const std::vector<std::string>& features) {
+  json row = json::array();
+  for (std::size_t j = 0; j < features.size(); ++j) row.push_back(1.0 + static_cast<double>(j % 9));
+  return {{"features", row}};
+}
+
+Rows parse_predict(const json& body, const std::vector<std::string>& features, std::size_t max_batch) {
+  Rows out;
+  if (!body.is_object()) invalid(features, "the body must be a JSON object with \"features\" or \"instances\"");
+  if (body.contains("instances")) {
+    out.batch = true;
+    append_rows(body["instances"], features, max_batch, "instances", out);
+  } else if (body.contains("features")) {
+    append_row(body["features"], features, "features", out);
+  } else {
+    invalid(features, "the body needs \"features\" (one row) or \"instances\" (a list of rows)");
+  }
+  return out;
+}
+
+Rows parse_invocations(const json& body, const std::vector<std::string>& features, std::size_t max_batch) {
+  Rows out;
+  out.batch = true;
+  if (!body.is_object()) invalid(features, "the body must be a JSON object (MLflow's scoring protocol)");
+  if (body.contains("dataframe_split")) {
+    const json& split = body["dataframe_split"];
+    if (!split.is_object() || !split.contains("data")) invalid(features, "dataframe_split needs \"data\" (and \"columns\")");
+    const json& data = split["data"];
+    if (!split.contains("columns")) {
+      append_rows(data, features, max_batch, "dataframe_split.data", out);
+      return out;
+    }
+    const json& columns = split["columns"];
+    if (!columns.is_array() || !data.is_array()) invalid(features, "dataframe_split.columns and .data must be lists");
+    check_batch(data.size(), max_batch, features);
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      const std::string where = fmt::format("dataframe_split.data[{}]", i);
+      if (!data[i].is_array() || data[i].size() != columns.size()) {
+        invalid(features, fmt::format("{} must have one value per column ({})", where, columns.size()));
+      }
+      json row = json::object();
+      for (std::size_t c = 0; c < columns.size(); ++c) {
+        if (!columns[c].is_string()) invalid(features, "dataframe_split.columns must be strings");
+        row[columns[c].get<std::string>()] = data[i][c];
+      }
+      append_object_row(row, features, where, out);
+    }
+    return out;
+  }
+  for (const char* key : {"dataframe_records", "instances", "inputs"}) {
+    if (!body.contains(key)) continue;
+    const json& value = body[key];
+    if (value.is_object()) {  // {"inputs": {"feature_1": [..], ...}}: columns
+      json rows = json::array();
+      std::size_t n = 0;
+      for (const auto& [name, column] : value.items()) n = std::max(n, column.is_array() ? column.size() : 1);
+      for (std::size_t i = 0; i < n; ++i) {
+        json row = json::object();
+        for (const auto& [name, column] : value.items()) row[name] = column.is_array() && i < column.size() ? column[i] : column;
+        rows.push_back(row);
+      }
+      append_rows(rows, features, max_batch, key, out);
+    } else {
+      append_rows(value, features, max_batch, key, out);
+    }
+    return out;
+  }
+  invalid(features, "the body needs one of dataframe_split, dataframe_records, instances or inputs");
+}
+
+Rows parse_v2_infer(const json& body, const std::vector<std::string>& features, std::size_t max_batch) {
+  Rows out;
+  out.batch = true;
+  if (!body.is_object() || !body.contains("inputs") || !body["inputs"].is_array() || body["inputs"].size() != 1) {
+    invalid(features, "the body needs \"inputs\": a list with one tensor {name, shape, datatype, data}");
+  }
+  const json& tensor = body["inputs"][0];
+  if (!tensor.is_object()) invalid(features, "inputs[0] must be a tensor object");
+  const std::string datatype = tensor.value("datatype", "");
+  if (datatype != "FP64" && datatype != "FP32") {
+    invalid(features, fmt::format("inputs[0].datatype must be FP64 or FP32, got '{}'", datatype));
+  }
+  const json shape = tensor.value("shape", json::array());
+  if (!shape.is_array() || shape.empty() || shape.size() > 2 ||
+      !std::all_of(shape.begin(), shape.end(), [](const json& d) { return d.is_number_integer() && d.get<long long>() >= 0; })) {
+    invalid(features, "inputs[0].shape must be [rows, features] (or [features] for one row)");
+  }
+  const std::size_t rows = shape.size() == 2 ? shape[0].get<std::size_t>() : 1;
+  const std::size_t cols = shape.back().get<std::size_t>();
+  if (cols != features.size()) {
+    invalid(features, fmt::format("inputs[0].shape has {} features; the model expects {}", cols, features.size()),
+            {{"expected", features.size()}, {"got", cols}});
+  }
+  check_batch(rows, max_batch, features);
+  const json& data = tensor.contains("data") ? tensor["data"] : json();
+  if (!data.is_array()) invalid(features, "inputs[0].data must be a list");
+  out.values.reserve(rows * cols);
+  const bool nested = !data.empty() && data[0].is_array();
+  if (nested) {
+    if (data.size() != rows) invalid(features, fmt::format("inputs[0].data has {} rows, shape says {}", data.size(), rows));
+    for (std::size_t i = 0; i < rows; ++i) append_array_row(data[i], features, fmt::format("inputs[0].data[{}]", i), out);
+    return out;
+  }
+  if (data.size() != rows * cols) {
+    invalid(features, fmt::format("inputs[0].data has {} values, shape {}x{} needs {}", data.size(), rows, cols, rows * cols));
+  }
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    out.values.push_back(number_at(data[i], features, fmt::format("inputs[0].data[{}]", i)));
+  }
+  out.rows = rows;
+  return out;
+}
+
+}  // namespace mlops::serving

@@ -1,0 +1,50 @@
+// serving: parsing and validating prediction requests — /predict, MLflow's /invocations and
+// the Open Inference Protocol v2. Pure functions of the JSON body: no I/O, fuzzed.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "libmlops/core/error.hpp"
+
+namespace mlops::serving {
+
+// A client mistake, answered with `status` and the error body of DESIGN.md §5.
+class RequestError : public Error {
+ public:
+  RequestError(int status, std::string code, std::string message, nlohmann::json details = nullptr)
+      : Error(ErrorCode::invalid_input, std::move(message)), status_(status), code_(std::move(code)),
+        details_(std::move(details)) {}
+  int status() const { return status_; }
+  const std::string& code_name() const { return code_; }
+  const nlohmann::json& details() const { return details_; }
+
+ private:
+  int status_;
+  std::string code_;
+  nlohmann::json details_;
+};
+
+// Rows of feature values in the model's feature order, row-major.
+struct Rows {
+  std::vector<double> values;
+  std::size_t rows = 0;
+  bool batch = false;  // the client sent a list of rows (answer with a list)
+};
+
+// {"features":[...]}, {"features":{"name":value,...}} or {"instances":[[...],...]}.
+// Throws RequestError 422 naming the offending index or name (with a valid example body),
+// 413 when a batch exceeds max_batch.
+Rows parse_predict(const nlohmann::json& body, const std::vector<std::string>& features, std::size_t max_batch);
+
+// MLflow's scoring protocol: dataframe_split, dataframe_records, instances or inputs.
+Rows parse_invocations(const nlohmann::json& body, const std::vector<std::string>& features, std::size_t max_batch);
+
+// Open Inference Protocol v2: one FP64/FP32 input tensor of shape [rows, features], data
+// flat or nested.
+Rows parse_v2_infer(const nlohmann::json& body, const std::vector<std::string>& features, std::size_t max_batch);
+
+// A valid /predict body for these features, for error messages that teach.
+nlohmann::json example_body(const std::vector<std::string>& features);
+
+}  // namespace mlops::serving

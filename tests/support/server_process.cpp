@@ -1,0 +1,64 @@
+#include "tests/support/server_process.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <regex>
+#include <stdexcept>
+#include <thread>
+
+#include <httplib.h>
+
+namespace mlops::test {
+
+ServerProcess::ServerProcess(const std::string& home, const std::vector<std::string>& args,
+                             const std::vector<std::string>& env) {
+  std::vector<std::string> full = {"serve", "--port", "0"};
+  full.insert(full.end(), args.begin(), args.end());
+  pid_ = spawn_cli(full, home, io_.file("out"), io_.file("err"), env);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const std::regex listening("listening on http://[^:]+:([0-9]+)");
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("mlops serve exited early: " + read_text(io_.file("err")));
+    }
+    std::smatch m;
+    const std::string out = read_text(io_.file("out"));
+    if (port_ == 0 && std::regex_search(out, m, listening)) port_ = std::stoi(m[1]);
+    if (port_ != 0) {
+      httplib::Client client("127.0.0.1", port_);
+      if (auto res = client.Get("/live"); res && res->status == 200) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw std::runtime_error("mlops serve did not become live in 10 s: " + log());
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+int ServerProcess::terminate() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return -1;  // the destructor kills it
+}
+
+std::string ServerProcess::log() const { return read_text(io_.file("err")); }
+
+}  // namespace mlops::test

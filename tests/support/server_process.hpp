@@ -1,0 +1,32 @@
+// Test helper: a real `mlops serve` process on an ephemeral loopback port, always stopped.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "tests/support/support.hpp"
+
+namespace mlops::test {
+
+class ServerProcess {
+ public:
+  // Starts `mlops [globals] serve --port 0 args...` with MLOPS_HOME=home and waits (up to
+  // 10 s) until it prints its port and answers /live. Throws std::runtime_error otherwise.
+  ServerProcess(const std::string& home, const std::vector<std::string>& args,
+                const std::vector<std::string>& env = {});
+  ~ServerProcess();  // SIGKILL if still running
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  int port() const { return port_; }
+  int pid() const { return pid_; }
+  // Sends SIGTERM and returns the exit code (waits up to 10 s, then SIGKILL and -1).
+  int terminate();
+  std::string log() const;  // stderr so far
+
+ private:
+  TempDir io_;
+  int pid_ = -1;
+  int port_ = 0;
+};
+
+}  // namespace mlops::test
