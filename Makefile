@@ -5,7 +5,7 @@ JOBS      ?= $(shell nproc)
 MLOPS     := $(BUILD_DIR)/cli/mlops
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: help deps build test train demo bench lint clean
+.PHONY: help deps build test sanitize fuzz train demo serve bench bench-serve load lint clean
 
 help:
 	@echo "make demo    install what is missing, build, train + register + predict"
@@ -13,7 +13,9 @@ help:
 	@echo "make deps    install the missing Debian packages (idempotent)"
 	@echo "make build   Release build in $(BUILD_DIR)/"
 	@echo "make train   train and register the course's default model"
+	@echo "make serve   serve the production model on http://127.0.0.1:8000"
 	@echo "make bench   run the benchmarks in bench/ (minutes; see bench/README.md)"
+	@echo "make fuzz    fuzz the request parser for 60 s (clang libFuzzer)"
 
 deps:
 	@scripts/deps.sh
@@ -26,6 +28,16 @@ test: deps lint
 	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) -DMLOPS_WERROR=ON >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	@$(MAKE) sanitize
+
+# The server and its parsers under AddressSanitizer + UBSan (a second build tree).
+sanitize: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLOPS_SANITIZE=ON -DMLOPS_WERROR=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) -R 'serving|observability|integration.serve'
+
+fuzz: deps
+	@tests/fuzz/run.sh $${FUZZ_SECONDS:-60}
 
 lint:
 	@scripts/check_layout.sh
@@ -37,9 +49,21 @@ train: build
 demo: build
 	@scripts/demo.sh $(MLOPS)
 
+serve: build
+	$(MLOPS) serve --port 8000
+
 bench: build
 	@scripts/deps.sh bench
 	@bench/train.sh $(MLOPS)
+	@bench/serve.sh $(MLOPS)
+
+bench-serve: build
+	@scripts/deps.sh bench
+	@bench/serve.sh $(MLOPS)
+
+load: build
+	@scripts/deps.sh bench
+	@bench/load.sh $(MLOPS)
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-asan

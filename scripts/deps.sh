@@ -9,7 +9,7 @@ packages=(
   g++ cmake make pkg-config
   libcli11-dev libeigen3-dev liblbfgspp-dev libfmt-dev libsqlite3-dev nlohmann-json3-dev doctest-dev
   libcpp-httplib-dev prometheus-cpp-dev
-  prometheus
+  prometheus clang
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 # npm tools the tests run (an OpenAPI validator), pinned.
@@ -18,7 +18,8 @@ npm_tools=("@redocly/cli@2.77.0")
 # Extra groups: `deps.sh bench` adds what bench/ compares against.
 for group in "$@"; do
   case "$group" in
-    bench) packages+=(python3-sklearn python3-numpy python3-pandas hyperfine time jq wrk) ;;
+    bench) packages+=(python3-sklearn python3-numpy python3-pandas python3-fastapi python3-uvicorn
+                    python3-prometheus-client hyperfine time jq wrk curl) ;;
     *) echo "deps.sh: unknown group '$group' (known: bench)" >&2; exit 2 ;;
   esac
 done

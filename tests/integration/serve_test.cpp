@@ -3,7 +3,7 @@
 #include <atomic>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <regex>
+#include <set>
 #include <thread>
 
 #include "libmlops/core/fs.hpp"

@@ -4,7 +4,6 @@
 #include <sys/wait.h>
 
 #include <chrono>
-#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -18,16 +17,17 @@ ServerProcess::ServerProcess(const std::string& home, const std::vector<std::str
   full.insert(full.end(), args.begin(), args.end());
   pid_ = spawn_cli(full, home, io_.file("out"), io_.file("err"), env);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  const std::regex listening("listening on http://[^:]+:([0-9]+)");
+  const std::string marker = "listening on http://";
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       throw std::runtime_error("mlops serve exited early: " + read_text(io_.file("err")));
     }
-    std::smatch m;
     const std::string out = read_text(io_.file("out"));
-    if (port_ == 0 && std::regex_search(out, m, listening)) port_ = std::stoi(m[1]);
+    const auto at = out.find(marker);
+    const auto colon = at == std::string::npos ? at : out.find(':', at + marker.size());
+    if (port_ == 0 && colon != std::string::npos && colon + 1 < out.size()) port_ = std::atoi(out.c_str() + colon + 1);
     if (port_ != 0) {
       httplib::Client client("127.0.0.1", port_);
       if (auto res = client.Get("/live"); res && res->status == 200) return;

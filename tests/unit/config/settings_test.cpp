@@ -1,7 +1,6 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
-#include <regex>
 
 #include "libmlops/config/env_file.hpp"
 #include "libmlops/config/settings.hpp"

@@ -1,0 +1,66 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "libmlops/observability/drift.hpp"
+#include "libmlops/observability/metrics.hpp"
+
+using namespace mlops::observability;
+
+TEST_SUITE("unit/observability/DriftMonitor") {
+  TEST_CASE("PSI is ~0 for data like the training data and large for shifted data") {
+    // Four equal bins over [0, 4).
+    FeatureReference ref{"x", 2.0, {0, 1, 2, 3, 4}, {0.25, 0.25, 0.25, 0.25}};
+    DriftMonitor same({ref}), shifted({ref});
+    for (int i = 0; i < 400; ++i) {
+      const double v = (i % 4) + 0.5;
+      same.observe(&v);
+      const double w = 3.5;
+      shifted.observe(&w);
+    }
+    const auto a = same.snapshot().front();
+    CHECK(a.psi == doctest::Approx(0.0).epsilon(1e-12));
+    CHECK(a.live_mean == doctest::Approx(2.0));
+    CHECK(a.count == 400);
+    const auto b = shifted.snapshot().front();
+    // live shares (1e-4, 1e-4, 1e-4, 1): sum of (live - 0.25) ln(live / 0.25)
+    const double expected = 3 * (1e-4 - 0.25) * std::log(1e-4 / 0.25) + (1 - 0.25) * std::log(1 / 0.25);
+    CHECK(b.psi == doctest::Approx(expected));
+    CHECK(b.psi > 0.2);
+  }
+  TEST_CASE("values outside the training range count in the edge bins") {
+    DriftMonitor m({{"x", 0, {0, 1, 2}, {0.5, 0.5}}});
+    const double low = -10, high = 10;
+    m.observe(&low);
+    m.observe(&high);
+    CHECK(m.snapshot().front().psi == doctest::Approx(0.0));
+  }
+}
+
+TEST_SUITE("unit/observability/ServingMetrics") {
+  TEST_CASE("renders the families with their labels, and model_loaded drops to 0 for a replaced version") {
+    ServingMetrics m;
+    m.set_models({{"churn", "v1", "models:/churn@production", "abc"}});
+    m.record_prediction("v1", "/predict", 200, 0.0001);
+    m.record_class("v1", "1", 3);
+    m.record_http("POST", "/predict", 200, 0.0002);
+    m.record_crm_update("Churn_Risk_AI", "updated");
+    m.set_models({{"churn", "v2", "models:/churn@production", "def"}});
+    const std::string text = m.scrape();
+    CHECK(text.find("prediction_requests_total{endpoint=\"/predict\",model_version=\"v1\",status=\"200\"} 1") != std::string::npos);
+    CHECK(text.find("prediction_class_total{class=\"1\",model_version=\"v1\"} 3") != std::string::npos);
+    CHECK(text.find("prediction_latency_seconds_bucket{model_version=\"v1\",le=\"0.2\"} 1") != std::string::npos);
+    CHECK(text.find("model_loaded{model_version=\"v1\"} 0") != std::string::npos);
+    CHECK(text.find("model_loaded{model_version=\"v2\"} 1") != std::string::npos);
+    CHECK(text.find("sha256=\"abc\"") == std::string::npos);  // model_info only for loaded models
+    CHECK(text.find("crm_segment_updates_total{result=\"updated\",segment=\"Churn_Risk_AI\"} 1") != std::string::npos);
+    CHECK(text.find("process_cpu_seconds_total") != std::string::npos);
+  }
+  TEST_CASE("latency buckets run from 50 us to 1 s with an edge at 0.2 s") {
+    const auto& b = latency_buckets();
+    CHECK(b.front() == 0.00005);
+    CHECK(b.back() == 1.0);
+    CHECK(std::find(b.begin(), b.end(), 0.2) != b.end());
+  }
+}

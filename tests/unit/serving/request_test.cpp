@@ -1,0 +1,76 @@
+#include <doctest/doctest.h>
+
+#include "libmlops/serving/request.hpp"
+
+using namespace mlops::serving;
+using nlohmann::json;
+
+namespace {
+const std::vector<std::string> kFeatures = {"a", "b", "c"};
+
+// The status and message of the RequestError that parsing `body` throws.
+std::pair<int, std::string> rejection(Rows (*parse)(const json&, const std::vector<std::string>&, std::size_t),
+                                      const std::string& body, std::size_t max_batch = 10) {
+  try {
+    parse(json::parse(body), kFeatures, max_batch);
+  } catch (const RequestError& e) {
+    return {e.status(), e.what()};
+  }
+  FAIL("expected a RequestError for " << body);
+  return {};
+}
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_SUITE("unit/serving/request") {
+  TEST_CASE("predict bodies: array, object by name, batch") {
+    Rows r = parse_predict(json::parse(R"({"features":[1,2,3]})"), kFeatures, 10);
+    CHECK(r.rows == 1);
+    CHECK_FALSE(r.batch);
+    CHECK(r.values == std::vector<double>{1, 2, 3});
+    r = parse_predict(json::parse(R"({"features":{"c":3,"a":1,"b":2}})"), kFeatures, 10);
+    CHECK(r.values == std::vector<double>{1, 2, 3});
+    r = parse_predict(json::parse(R"({"instances":[[1,2,3],{"a":4,"b":5,"c":6}]})"), kFeatures, 10);
+    CHECK(r.batch);
+    CHECK(r.rows == 2);
+    CHECK(r.values == std::vector<double>{1, 2, 3, 4, 5, 6});
+  }
+  TEST_CASE("predict errors name the offending index or name") {
+    CHECK(rejection(parse_predict, R"({"features":[1,2]})").second == "features has 2 values; the model expects 3 (a, b, c)");
+    CHECK(contains(rejection(parse_predict, R"({"features":[1,null,3]})").second, "features[1] must be a number, got null"));
+    CHECK(contains(rejection(parse_predict, R"({"features":{"a":1,"b":2,"x":3}})").second, "unknown features x; missing features c"));
+    CHECK(contains(rejection(parse_predict, R"({"instances":[[1,2,3],[1,"2",3]]})").second, "instances[1][1]"));
+    CHECK(rejection(parse_predict, R"({"instances":[[1,2,3],[1,2,3]]})", 1).first == 413);
+    CHECK(rejection(parse_predict, R"({"instances":[]})").first == 422);
+    CHECK(rejection(parse_predict, R"({"rows":[]})").first == 422);
+    CHECK(rejection(parse_predict, R"([1,2,3])").first == 422);
+  }
+  TEST_CASE("every rejection carries a valid example body") {
+    try {
+      parse_predict(json::parse(R"({"features":[1]})"), kFeatures, 10);
+    } catch (const RequestError& e) {
+      const json example = e.details()["example"];
+      CHECK(parse_predict(example, kFeatures, 10).rows == 1);
+    }
+  }
+  TEST_CASE("MLflow scoring formats") {
+    CHECK(parse_invocations(json::parse(R"({"dataframe_split":{"columns":["c","a","b"],"data":[[3,1,2]]}})"), kFeatures, 10).values ==
+          std::vector<double>{1, 2, 3});
+    CHECK(parse_invocations(json::parse(R"({"dataframe_split":{"data":[[1,2,3]]}})"), kFeatures, 10).rows == 1);
+    CHECK(parse_invocations(json::parse(R"({"dataframe_records":[{"a":1,"b":2,"c":3}]})"), kFeatures, 10).rows == 1);
+    CHECK(parse_invocations(json::parse(R"({"instances":[[1,2,3]]})"), kFeatures, 10).rows == 1);
+    CHECK(parse_invocations(json::parse(R"({"inputs":{"a":[1,4],"b":[2,5],"c":[3,6]}})"), kFeatures, 10).values ==
+          std::vector<double>{1, 2, 3, 4, 5, 6});
+    CHECK(rejection(parse_invocations, R"({"dataframe_split":{"columns":["a"],"data":[[1,2]]}})").first == 422);
+  }
+  TEST_CASE("v2 tensors: flat and nested data, shape and datatype checked") {
+    const json flat = json::parse(R"({"inputs":[{"name":"x","shape":[2,3],"datatype":"FP64","data":[1,2,3,4,5,6]}]})");
+    CHECK(parse_v2_infer(flat, kFeatures, 10).rows == 2);
+    const json nested = json::parse(R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[[1,2,3]]}]})");
+    CHECK(parse_v2_infer(nested, kFeatures, 10).values == std::vector<double>{1, 2, 3});
+    CHECK(contains(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"INT8","data":[1,2,3]}]})").second, "FP64 or FP32"));
+    CHECK(contains(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[2,3],"datatype":"FP64","data":[1,2,3]}]})").second, "needs 6"));
+    CHECK(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}]})").first == 422);
+    CHECK(rejection(parse_v2_infer, R"({"inputs":[]})").first == 422);
+  }
+}
