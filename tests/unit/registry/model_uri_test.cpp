@@ -11,6 +11,19 @@
 using namespace mlops;
 using namespace mlops::registry;
 
+namespace {
+// Trains a small model with a tracked run in `dir` and registers it as "churn".
+std::pair<TrackedTraining, RegisterOutcome> train_and_register(const test::TempDir& dir, RegistryStore& store,
+                                                               RegisterOptions options) {
+  model::TrainingSpec spec;
+  spec.synthetic.samples = 300;
+  auto tracked = train_tracked(store, dir.file("artifacts"), spec, "Default", dir.file("m.json"));
+  options.name = "churn";
+  auto outcome = register_artifact(store, dir.file("artifacts"), tracked.trained.artifact, tracked.stored_path, options);
+  return {std::move(tracked), std::move(outcome)};
+}
+}  // namespace
+
 TEST_SUITE("unit/registry/model_uri") {
   TEST_CASE("parses MLflow's URI forms and file paths") {
     CHECK(parse_model_uri("models:/churn/3").kind == ModelUri::Kind::version);
@@ -28,15 +41,10 @@ TEST_SUITE("unit/registry/model_uri") {
   TEST_CASE("resolves versions, stages and aliases to verified artifacts") {
     test::TempDir dir;
     RegistryStore store(dir.file("r.db"));
-    model::TrainingSpec spec;
-    spec.synthetic.samples = 300;
-    const auto tracked = train_tracked(store, dir.file("artifacts"), spec, "Default", dir.file("m.json"));
     RegisterOptions options;
-    options.name = "churn";
     options.stage = Stage::production;
     options.alias = "champion";
-    const auto outcome = register_artifact(store, dir.file("artifacts"), tracked.trained.artifact,
-                                           tracked.stored_path, options);
+    const auto [tracked, outcome] = train_and_register(dir, store, options);
     REQUIRE(outcome.version);
     for (const char* uri : {"models:/churn/1", "models:/churn/Production", "models:/churn@champion",
                             "models:/churn@production"}) {
@@ -55,12 +63,7 @@ TEST_SUITE("unit/registry/model_uri") {
   TEST_CASE("a stored artifact that was altered is refused by its registry hash") {
     test::TempDir dir;
     RegistryStore store(dir.file("r.db"));
-    model::TrainingSpec spec;
-    spec.synthetic.samples = 200;
-    const auto tracked = train_tracked(store, dir.file("artifacts"), spec, "Default", dir.file("m.json"));
-    RegisterOptions options;
-    options.name = "churn";
-    register_artifact(store, dir.file("artifacts"), tracked.trained.artifact, tracked.stored_path, options);
+    const auto [tracked, outcome] = train_and_register(dir, store, {});
     std::filesystem::permissions(tracked.stored_path, std::filesystem::perms::owner_write,
                                  std::filesystem::perm_options::add);
     write_file_atomic(tracked.stored_path, read_file(tracked.stored_path) + " ");  // still valid JSON
@@ -69,14 +72,9 @@ TEST_SUITE("unit/registry/model_uri") {
   TEST_CASE("the accuracy gate refuses a model and records why") {
     test::TempDir dir;
     RegistryStore store(dir.file("r.db"));
-    model::TrainingSpec spec;
-    spec.synthetic.samples = 200;
-    const auto tracked = train_tracked(store, dir.file("artifacts"), spec, "Default", dir.file("m.json"));
     RegisterOptions options;
-    options.name = "churn";
     options.min_accuracy = 0.9999;
-    const auto outcome = register_artifact(store, dir.file("artifacts"), tracked.trained.artifact,
-                                           tracked.stored_path, options);
+    const auto [tracked, outcome] = train_and_register(dir, store, options);
     CHECK_FALSE(outcome.registered);
     CHECK(outcome.gate.find("failed") != std::string::npos);
     CHECK_FALSE(store.find_model("churn"));
