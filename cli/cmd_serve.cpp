@@ -14,7 +14,7 @@ namespace mlops::cli {
 namespace {
 
 struct ServeOptions {
-  std::optional<std::string> model_uri, host, api_key, canary_uri, log_format;
+  std::optional<std::string> model_uri, host, api_key, canary_uri, log_format, crm_url, policy;
   std::optional<int> port;
   std::optional<double> canary_weight, reload_interval;
   int threads = 64;
@@ -56,6 +56,8 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   o.max_body_bytes = opt.max_body_bytes;
   o.max_batch = opt.max_batch;
   o.db_path = s.db_path();
+  o.crm_url = opt.crm_url.value_or(s.get("CRM_URL"));
+  o.policy_path = opt.policy.value_or(s.get("SEGMENT_POLICY"));
   const std::string format = opt.log_format.value_or(s.get("MLOPS_LOG_FORMAT"));
   if (format != "text" && format != "json") {
     throw Error(ErrorCode::invalid_input, fmt::format("log format '{}' is neither text nor json", format));
@@ -81,7 +83,7 @@ Command add_serve_command(CLI::App& root, Globals&) {
   CLI::App* app = root.add_subcommand("serve", "Serve predictions over HTTP (/predict, /health, /metrics, ...)");
   app->footer(
       "Routes: POST /predict, POST /invocations (MLflow), /v2/... (Open Inference Protocol), GET /health,\n"
-      "/live, /ready, /metrics, /openapi.json, POST /admin/reload. Stops gracefully on Ctrl-C or SIGTERM.\n"
+      "/live, /ready, /metrics, /openapi.json, POST /admin/reload, POST /crm_segment_update?customer_id=ID. Stops gracefully on Ctrl-C or SIGTERM.\n"
       "Example: mlops serve --port 8000   then   curl -s localhost:8000/predict -H 'Content-Type: application/json' \\\n"
       "           -d '{\"features\":[5.2,1.3,7.7,2.0,3.1,4.4,1.0,8.2,2.5,6.0]}'");
   app->add_option("--model-uri,--model", opt->model_uri,
@@ -95,6 +97,8 @@ Command add_serve_command(CLI::App& root, Globals&) {
   app->add_option("--reload-interval", opt->reload_interval, "Seconds between registry checks, 0 = off (default 10)")->check(CLI::Range(0.0, 86400.0));
   app->add_option("--max-body-bytes", opt->max_body_bytes, "Largest request body (413 above)")->capture_default_str()->check(CLI::Range(64, 1 << 30));
   app->add_option("--max-batch", opt->max_batch, "Most rows in one request")->capture_default_str()->check(CLI::Range(1, 1000000));
+  app->add_option("--crm", opt->crm_url, "CRM for /crm_segment_update: sqlite:PATH (CRM_URL, default sqlite:crm.db)");
+  app->add_option("--policy", opt->policy, "Segment policy YAML (SEGMENT_POLICY; default: class 1 -> Churn_Risk_AI)");
   app->add_option("--log-format", opt->log_format, "text or json (MLOPS_LOG_FORMAT)")->check(CLI::IsMember({"text", "json"}));
   return {app, [opt](Context& ctx) { return run_serve(*opt, ctx); }};
 }

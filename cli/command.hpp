@@ -45,5 +45,6 @@ Command add_models_command(CLI::App& root, Globals& globals);
 Command add_runs_command(CLI::App& root, Globals& globals);
 Command add_predict_command(CLI::App& root, Globals& globals);
 Command add_serve_command(CLI::App& root, Globals& globals);
+Command add_crm_command(CLI::App& root, Globals& globals);
 
 }  // namespace mlops::cli

@@ -25,6 +25,8 @@ const std::vector<SettingSpec>& known_settings() {
       {"CANARY_WEIGHT", "0.1", "share of prediction traffic for the canary, 0 to 1"},
       {"MLOPS_RELOAD_INTERVAL", "10", "seconds between serve's checks for a new registry target (0 = off)"},
       {"MLOPS_LOG_FORMAT", "text", "log lines as text or json"},
+      {"CRM_URL", "sqlite:crm.db", "the CRM: sqlite:PATH (embedded)"},
+      {"SEGMENT_POLICY", "", "segment policy YAML; empty = class 1 -> Churn_Risk_AI, else Normal_Segment_AI"},
   };
   return specs;
 }

@@ -337,6 +337,26 @@ FeatureTable read_feature_csv(const std::string& path,
   return table;
 }
 
+void for_each_csv_row(const std::string& path,
+                      const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row) {
+  std::vector<std::string_view> fields;
+  std::vector<std::string> unquoted;
+  bool any = false;
+  for_each_line(path, [&](std::string_view line, std::size_t line_no) {
+    if (trim(line).empty()) return;
+    any = true;
+    split_fields(line, fields, unquoted);
+    for (std::string_view& f : fields) f = trim(f);
+    on_row(fields, line_no);
+  });
+  if (!any) throw empty_file(path);
+}
+
+double parse_csv_number(std::string_view cell, const std::string& path, std::size_t line,
+                        const std::string& column, std::size_t column_index) {
+  return parse_number(cell, path, line, column, column_index);
+}
+
 std::string csv_escape(const std::string& field) {
   if (field.find_first_of(",\"\n\r") == std::string::npos) return field;
   std::string out = "\"";

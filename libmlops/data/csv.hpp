@@ -1,6 +1,8 @@
 // data: CSV with a header row, numeric feature columns and one target column.
 #pragma once
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "libmlops/data/dataset.hpp"
@@ -23,6 +25,15 @@ struct FeatureTable {
 };
 FeatureTable read_feature_csv(const std::string& path,
                               const std::vector<std::string>& expected_names);
+
+// Calls on_row for every non-blank line, the header included, with the line's fields
+// (quotes removed) and its line number. The views are valid during the call only.
+void for_each_csv_row(const std::string& path,
+                      const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
+
+// Parses a numeric cell; Error{invalid_input} naming file, line and column otherwise.
+double parse_csv_number(std::string_view cell, const std::string& path, std::size_t line,
+                        const std::string& column, std::size_t column_index);
 
 // Quotes a CSV field when it needs it (comma, quote, newline).
 std::string csv_escape(const std::string& field);

@@ -128,6 +128,18 @@ json openapi_document() {
       "Prometheus metrics", "metrics",
       {{"200", {{"description", "Text exposition format 0.0.4"}, {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}}});
   paths["/openapi.json"]["get"] = operation("This document", "openapi", {{"200", reply("OpenAPI 3", ref("Status"))}});
+  paths["/crm_segment_update"]["post"] = operation(
+      "CRM features -> predict -> segment policy -> write the segment back", "crmSegmentUpdate",
+      {{"200", reply("updated or unchanged, with previous and new segment", ref("Status"))},
+       {"400", error_reply("Missing or invalid customer id")},
+       {"401", error_reply("API key missing or wrong")},
+       {"404", error_reply("Unknown customer")},
+       {"422", error_reply("The CRM's features do not fit the model")},
+       {"502", error_reply("The CRM answered with an error")},
+       {"503", error_reply("No model loaded, or the CRM is unreachable")}});
+  paths["/crm_segment_update"]["post"]["parameters"] = json::array(
+      {{{"name", "customer_id"}, {"in", "query"}, {"required", true}, {"schema", {{"type", "string"}}}, {"example", "CUST_TEST_007"}},
+       {{"name", "force"}, {"in", "query"}, {"required", false}, {"schema", {{"type", "boolean"}}}}});
   paths["/admin/reload"]["post"] = operation(
       "Re-resolve the model URIs and swap atomically", "reload",
       {{"200", reply("Reloaded", ref("Status"))}, {"401", error_reply("API key missing or wrong")},

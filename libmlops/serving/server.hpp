@@ -21,6 +21,8 @@ struct ServerOptions {
   std::string api_key;              // required on mutating routes when set
   bool json_logs = false;
   std::string db_path;              // the registry database, for models:/ URIs
+  std::string crm_url = "sqlite:crm.db";  // the CRM of /crm_segment_update
+  std::string policy_path;          // segment policy YAML; "" = the course's binary policy
 };
 
 class Server {

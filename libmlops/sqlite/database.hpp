@@ -48,6 +48,7 @@ class Statement {
   Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
   Statement& bind(int index, const std::optional<std::string>& value);
   Statement& bind(int index, std::nullptr_t);
+  Statement& bind_blob(int index, const void* data, std::size_t size);
 
   // Advances; true while a row is available. Throws Error{io}, or Error{conflict} on a
   // constraint violation.
@@ -59,6 +60,7 @@ class Statement {
   double column_double(int index) const;
   std::string column_text(int index) const;
   std::optional<std::string> column_optional_text(int index) const;
+  std::string column_blob(int index) const;
 
  private:
   Database& db_;

@@ -373,11 +373,12 @@ TEST_SUITE("integration/serve") {
     httplib::Client c("127.0.0.1", server.port());
     const json doc = body_of(c.Get("/openapi.json"));
     for (const char* path : {"/predict", "/invocations", "/health", "/live", "/ready", "/metrics", "/admin/reload",
-                             "/v2/health/live", "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/infer"}) {
+                             "/v2/health/live", "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/infer",
+                             "/crm_segment_update"}) {
       CAPTURE(path);
       CHECK(doc["paths"].contains(path));
     }
-    CHECK(body_of(c.Get("/"))["routes"].size() == 13);
+    CHECK(body_of(c.Get("/"))["routes"].size() == 14);
     test::TempDir io;
     const std::string file = io.write("openapi.json", doc.dump(2));
     const std::string redocly = std::string(MLOPS_SOURCE_DIR) + "/.tools/node_modules/.bin/redocly";

@@ -15,7 +15,8 @@ ServerProcess::ServerProcess(const std::string& home, const std::vector<std::str
                              const std::vector<std::string>& env) {
   std::vector<std::string> full = {"serve", "--port", "0"};
   full.insert(full.end(), args.begin(), args.end());
-  pid_ = spawn_cli(full, home, io_.file("out"), io_.file("err"), env);
+  // Its own working directory, so that no stray ./.env or ./models/ changes its defaults.
+  pid_ = spawn_cli(full, home, io_.file("out"), io_.file("err"), env, io_.path());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   const std::string marker = "listening on http://";
   while (std::chrono::steady_clock::now() < deadline) {

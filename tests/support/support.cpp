@@ -1,6 +1,9 @@
 #include "tests/support/support.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,8 +89,27 @@ int wait_exit_code(int pid) {
 }
 
 int spawn_cli(const std::vector<std::string>& args, const std::string& home, const std::string& out_file,
-              const std::string& err_file, const std::vector<std::string>& env) {
-  return spawn(args, environment_with(home, env), ".", out_file, err_file);
+              const std::string& err_file, const std::vector<std::string>& env, const std::string& cwd) {
+  return spawn(args, environment_with(home, env), cwd, out_file, err_file);
+}
+
+std::string raw_http(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+    char buffer[4096];
+    ssize_t n = 0;
+    while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) response.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return response;
 }
 
 CliResult run_cli(const std::vector<std::string>& args, const std::string& home, const std::string& cwd,

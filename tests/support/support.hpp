@@ -37,7 +37,11 @@ CliResult run_cli(const std::vector<std::string>& args, const std::string& home,
 
 // Starts the binary without waiting; returns the pid. Output goes to the given files.
 int spawn_cli(const std::vector<std::string>& args, const std::string& home, const std::string& out_file,
-              const std::string& err_file, const std::vector<std::string>& env = {});
+              const std::string& err_file, const std::vector<std::string>& env = {}, const std::string& cwd = ".");
+
+// Sends raw bytes to 127.0.0.1:port and returns everything read until the server closes
+// or 5 s pass (for requests an HTTP client library would not send, e.g. no Content-Length).
+std::string raw_http(int port, const std::string& request);
 int wait_exit_code(int pid);
 
 // The ErrorCode of the mlops::Error an action throws; throws std::runtime_error (failing

@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <map>
 #include <random>
 
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/log.hpp"
+#include "libmlops/crm/crm_store.hpp"
 #include "libmlops/serving/detail/state.hpp"
 #include "libmlops/serving/request.hpp"
 
@@ -77,15 +79,17 @@ Handler route(const char* name, Handler handler) {
 
 // Chooses the model for a prediction: the canary for its share of traffic. A request key
 // (X-Request-Key) hashes to a fixed point in [0, 1), so one caller always sees one version.
-std::shared_ptr<const LoadedModel> choose_model(ServiceState& state, const httplib::Request& req) {
+std::shared_ptr<const LoadedModel> choose_model(ServiceState& state, const httplib::Request& req,
+                                                std::string key = {}) {
   auto primary = state.primary.get();
   auto canary = state.canary.get();
   if (!canary || state.options.canary_weight <= 0) return primary;
   if (!primary) return canary;
   double point = 0;
-  if (req.has_header("X-Request-Key")) {
+  if (key.empty()) key = req.get_header_value("X-Request-Key");
+  if (!key.empty()) {
     std::uint64_t h = 0xcbf29ce484222325ULL;
-    for (unsigned char c : req.get_header_value("X-Request-Key")) h = (h ^ c) * 0x100000001b3ULL;
+    for (unsigned char c : key) h = (h ^ c) * 0x100000001b3ULL;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;  // finalise: FNV's low bits alone are poorly spread
     h ^= h >> 33;
@@ -216,14 +220,147 @@ std::shared_ptr<const LoadedModel> v2_model(ServiceState& state, const std::stri
   return nullptr;
 }
 
+// The CRM of this worker thread (SQLite connections are per thread), opened on first use.
+crm::CrmStore& thread_crm(const std::string& url) {
+  thread_local std::string opened;
+  thread_local std::unique_ptr<crm::CrmStore> store;
+  if (!store || opened != url) {
+    store = crm::open_crm(url);
+    opened = url;
+  }
+  return *store;
+}
+
+int status_of(const Error& e) {
+  switch (e.code()) {
+    case ErrorCode::not_found: return 404;
+    case ErrorCode::invalid_input: return 422;
+    case ErrorCode::unavailable: return 503;
+    default: return 502;
+  }
+}
+
+// POST /crm_segment_update?customer_id=ID[&force=true]: CRM features -> predict -> policy
+// -> write the segment. Every step is logged with the request id; the CRM is written last,
+// so any failure before leaves it untouched.
+void crm_segment_update(ServiceState& state, const httplib::Request& req, httplib::Response& res) {
+  const auto start = Clock::now();
+  const std::string request_id = request_id_of(res);
+  const std::string id = req.get_param_value("customer_id");
+  const bool force = req.get_param_value("force") == "true";
+  std::string label = "none";
+  const auto step = [&](std::string_view what, logging::Fields fields) {
+    fields.insert(fields.begin(), {{"customer_id", id}, {"request_id", request_id}});
+    logging::event(logging::Level::info, what, fields);
+  };
+  const auto fail = [&](int status, std::string_view code, const std::string& message, const json& details = nullptr) {
+    write_error(res, status, code, message, details);
+    state.metrics.record_crm_update("none", "error");
+    step("crm update failed", {{"status", std::to_string(status)}, {"error", message}});
+  };
+  if (!authorized(state, req)) {
+    fail(401, "unauthorized", "this route needs the API key",
+         {{"hint", "send 'Authorization: Bearer KEY' or 'X-API-Key: KEY' (setting MLOPS_API_KEY)"}});
+    return;
+  }
+  try {
+    if (id.empty()) {
+      fail(400, "missing_customer_id", "give the customer as ?customer_id=ID", {{"example", "/crm_segment_update?customer_id=CUST_TEST_007"}});
+      return;
+    }
+    crm::check_customer_id(id);
+  } catch (const Error& e) {
+    fail(400, "invalid_customer_id", e.what());
+    return;
+  }
+  const auto model = choose_model(state, req, id);
+  if (!model) {
+    fail(503, "model_not_loaded", "no model is loaded");
+    return;
+  }
+  label = model->label;
+  try {
+    crm::CrmStore& store = thread_crm(state.options.crm_url);
+    const auto customer = store.find_customer(id);
+    if (!customer) {
+      fail(404, "unknown_customer", fmt::format("no customer with id '{}' in the CRM", id));
+      return;
+    }
+    step("crm features fetched", {{"features", std::to_string(customer->features.size())}, {"segment", customer->segment}});
+    const auto& names = model->artifact.feature_names;
+    if (customer->features.size() != names.size()) {
+      fail(422, "feature_mismatch",
+           fmt::format("the CRM has {} features for {}, the model expects {}", customer->features.size(), id, names.size()),
+           {{"expected_features", names}});
+      return;
+    }
+    state.policy.check_classes(model->artifact.classes);
+    Rows rows;
+    rows.values = customer->features;
+    rows.rows = 1;
+    const Scored scored = score(*model, rows, state.metrics);
+    const json result = row_result(*model, scored, 0);
+    step("prediction", {{"prediction", result["prediction"].dump()}, {"probability", fmt::format("{:.4f}", result["probability"].get<double>())},
+                        {"model_version", label}});
+    const std::string segment = state.policy.decide(scored.predicted[0], model->artifact.classes, scored.probabilities.data());
+    step("decision", {{"segment", segment}, {"previous_segment", customer->segment}, {"policy", state.policy.origin()}});
+    const auto change = store.write_segments({{id, segment, label, "request:" + request_id, force}}).front();
+    const std::string status = change.changed || force ? "updated" : "unchanged";
+    step("crm write", {{"status", status}, {"segment", segment}});
+    state.metrics.record_crm_update(segment, status);
+    res.set_header("X-Model-Version", label);
+    write_json(res, {{"customer_id", id},
+                     {"status", status},
+                     {"previous_segment", change.old_segment},
+                     {"segment", segment},
+                     {"prediction", result["prediction"]},
+                     {"probability", result["probability"]},
+                     {"model_version", label},
+                     {"request_id", request_id}});
+  } catch (const Error& e) {
+    const int status = status_of(e);
+    fail(status, status == 503 ? "crm_unavailable" : status == 404 ? "unknown_customer" : status == 422 ? "invalid" : "crm_error",
+         e.what());
+  }
+  state.metrics.record_prediction(label, "/crm_segment_update", res.status, seconds_since(start));
+}
+
+void admin_reload(ServiceState& state, const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(state, req)) {
+    write_error(res, 401, "unauthorized", "this route needs the API key",
+                {{"hint", "send 'Authorization: Bearer KEY' or 'X-API-Key: KEY' (setting MLOPS_API_KEY)"}});
+    return;
+  }
+  const json result = state.reload(true);
+  write_json(res, result, result.value("ok", false) ? 200 : 502);
+}
+
 }  // namespace
 
 void install_routes(httplib::Server& server, ServiceState& state) {
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  // POSTs that carry no body (`curl -X POST URL`, as the course calls /crm_segment_update)
+  // send no Content-Length; cpp-httplib 0.11 would then read the body until the client
+  // closes. The pre-routing handler runs before that read, so it answers them here.
+  const std::map<std::string, Handler> bodyless = {
+      {"/crm_segment_update", route("/crm_segment_update", [&state](const httplib::Request& req, httplib::Response& res) {
+         crm_segment_update(state, req, res);
+       })},
+      {"/admin/reload", route("/admin/reload", [&state](const httplib::Request& req, httplib::Response& res) {
+         admin_reload(state, req, res);
+       })}};
+  server.set_pre_routing_handler([bodyless](const httplib::Request& req, httplib::Response& res) {
     t_start = Clock::now();
     t_route = "unmatched";
     const std::string given = req.get_header_value("X-Request-ID");
     res.set_header("X-Request-ID", !given.empty() && given.size() <= 128 ? given : new_request_id());
+    if (req.method == "POST" && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+      if (const auto it = bodyless.find(req.path); it != bodyless.end()) {
+        it->second(req, res);
+      } else {
+        write_error(res, 411, "length_required", "this route needs a body with a Content-Length");
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   // Statuses httplib answers itself (404, 413, 400 on a bad request line) get our error body.
@@ -255,7 +392,7 @@ void install_routes(httplib::Server& server, ServiceState& state) {
     write_json(res, {{"service", "mlops serve"},
                      {"routes",
                       {"POST /predict", "POST /invocations", "GET /health", "GET /live", "GET /ready", "GET /metrics",
-                       "POST /admin/reload", "GET /openapi.json", "GET /v2/health/live", "GET /v2/health/ready",
+                       "POST /crm_segment_update?customer_id=ID", "POST /admin/reload", "GET /openapi.json", "GET /v2/health/live", "GET /v2/health/ready",
                        "GET /v2/models/{name}", "GET /v2/models/{name}/ready", "POST /v2/models/{name}/infer"}},
                      {"docs", "GET /openapi.json"}});
   }));
@@ -359,15 +496,7 @@ void install_routes(httplib::Server& server, ServiceState& state) {
                               model);
               }));
 
-  server.Post("/admin/reload", route("/admin/reload", [&state](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(state, req)) {
-      write_error(res, 401, "unauthorized", "this route needs the API key",
-                  {{"hint", "send 'Authorization: Bearer KEY' or 'X-API-Key: KEY' (setting MLOPS_API_KEY)"}});
-      return;
-    }
-    const json result = state.reload(true);
-    write_json(res, result, result.value("ok", false) ? 200 : 502);
-  }));
+  for (const auto& [path, handler] : bodyless) server.Post(path, handler);
 }
 
 }  // namespace mlops::serving::detail

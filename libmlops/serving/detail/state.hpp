@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "libmlops/crm/segment_policy.hpp"
 #include "libmlops/observability/metrics.hpp"
 #include "libmlops/serving/model_slot.hpp"
 #include "libmlops/serving/server.hpp"
@@ -21,8 +22,12 @@ struct ReloadStatus {
 };
 
 struct ServiceState {
-  explicit ServiceState(ServerOptions o) : options(std::move(o)) {}
+  explicit ServiceState(ServerOptions o)
+      : options(std::move(o)),
+        policy(options.policy_path.empty() ? crm::SegmentPolicy::course_default()
+                                           : crm::SegmentPolicy::load(options.policy_path)) {}
   ServerOptions options;
+  crm::SegmentPolicy policy;
   observability::ServingMetrics metrics;
   ModelSlot primary;
   ModelSlot canary;

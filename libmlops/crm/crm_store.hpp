@@ -1,0 +1,58 @@
+// crm: the CRM the models write segments into — an interface with an embedded SQLite
+// implementation (and an HTTP one), the segment policy and the batch sync. Never fits models.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlops::crm {
+
+struct Customer {
+  std::string id;
+  std::string name;
+  std::vector<double> features;  // in the CRM's feature order (feature_names())
+  std::string segment;
+  std::string segment_model_version;  // the model version that set it ("" if never)
+  std::int64_t segment_updated_at = 0;
+};
+
+struct SegmentWrite {
+  std::string customer_id;
+  std::string segment;
+  std::string model_version;
+  std::string source;  // a request id or a sync run id, for the audit
+  bool force = false;  // write (and record) even when the segment is unchanged
+};
+
+struct SegmentChange {
+  std::string customer_id;
+  std::string old_segment;
+  std::string new_segment;
+  bool changed = false;
+};
+
+// A CRM holding customers with numeric features and a segment. Implementations throw
+// Error{not_found} for an unknown customer, Error{unavailable} when unreachable.
+class CrmStore {
+ public:
+  virtual ~CrmStore() = default;
+  virtual std::vector<std::string> feature_names() = 0;
+  virtual std::optional<Customer> find_customer(const std::string& id) = 0;
+  // Customers with id > after, in id order, at most limit.
+  virtual std::vector<Customer> page(const std::string& after, int limit) = 0;
+  // Writes segments all-or-nothing, recording each change in the segment history.
+  // A write whose segment equals the current one is reported unchanged and not recorded.
+  virtual std::vector<SegmentChange> write_segments(const std::vector<SegmentWrite>& writes) = 0;
+};
+
+// Opens a CRM by URL: sqlite:PATH (created when missing). Throws Error{invalid_input} for
+// an unknown scheme.
+std::unique_ptr<CrmStore> open_crm(const std::string& url);
+
+// Customer ids are 1-64 characters of letters, digits, '_', '-' and '.', so that they can
+// never carry SQL or URL syntax. Throws Error{invalid_input} naming the id.
+void check_customer_id(const std::string& id);
+
+}  // namespace mlops::crm

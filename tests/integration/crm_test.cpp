@@ -1,0 +1,118 @@
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/server_process.hpp"
+#include "tests/support/support.hpp"
+
+#include <httplib.h>  // last: its <resolv.h> defines a macro `_res` that breaks Eigen
+
+using namespace mlops;
+using nlohmann::json;
+
+namespace {
+// A project folder with a registered production model and an embedded CRM of 20 customers.
+struct CrmProject {
+  test::TempDir dir;
+  std::string home = dir.file("home");
+  std::string crm = "sqlite:" + dir.file("crm.db");
+  CrmProject() {
+    REQUIRE(run({"train", "--n-samples", "500", "--register", "--stage", "Production", "-o", dir.file("m.json")}).exit_code == 0);
+    REQUIRE(run({"crm", "--crm", crm, "init", "--customers", "20"}).exit_code == 0);
+  }
+  test::CliResult run(const std::vector<std::string>& args) { return test::run_cli(args, home, dir.path()); }
+  json customer(const std::string& id) {
+    const auto r = run({"crm", "--crm", crm, "show", id, "--json"});
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.out);
+  }
+};
+
+httplib::Result update(httplib::Client& c, const std::string& query, httplib::Headers headers = {}) {
+  return c.Post(("/crm_segment_update?" + query).c_str(), headers, "", "text/plain");
+}
+}  // namespace
+
+TEST_SUITE("integration/crm") {
+  TEST_CASE("crm init, list, show, export and import through the CLI") {
+    CrmProject p;
+    const json list = json::parse(p.run({"crm", "--crm", p.crm, "list", "--limit", "5", "--json"}).out);
+    CHECK(list["total"] == 21);
+    CHECK(list["customers"][0]["user_id"] == "CUST001");
+    CHECK(p.customer("CUST_TEST_007")["features"].size() == 10);
+    CHECK(p.run({"crm", "--crm", p.crm, "export", p.dir.file("all.csv")}).exit_code == 0);
+    const std::string other = "sqlite:" + p.dir.file("other.db");
+    const auto imported = p.run({"crm", "--crm", other, "import", p.dir.file("all.csv"), "--json"});
+    CHECK(json::parse(imported.out)["customers"] == 21);
+    const auto missing = p.run({"crm", "--crm", p.crm, "show", "CUST999"});
+    CHECK(missing.exit_code == 1);
+    CHECK(missing.err.find("no customer with id 'CUST999'") != std::string::npos);
+    CHECK(p.run({"crm", "--crm", p.crm, "show", "x';drop"}).exit_code == 1);
+  }
+
+  TEST_CASE("/crm_segment_update: features -> predict -> policy -> segment written, each step logged") {
+    CrmProject p;
+    test::ServerProcess server(p.home, {"--crm", p.crm});
+    httplib::Client c("127.0.0.1", server.port());
+    auto r = update(c, "customer_id=CUST_TEST_007");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    const json first = json::parse(r->body);
+    CHECK(first["customer_id"] == "CUST_TEST_007");
+    CHECK(first["status"] == "updated");
+    CHECK(first["previous_segment"] == "Unassigned");
+    const std::string expected = first["prediction"] == 1 ? "Churn_Risk_AI" : "Normal_Segment_AI";
+    CHECK(first["segment"] == expected);
+    CHECK(first["model_version"] == "v1.0.0");
+    const json customer = p.customer("CUST_TEST_007");
+    CHECK(customer["segment"] == expected);
+    CHECK(customer["segment_model_version"] == "v1.0.0");
+    CHECK(customer["history"][0]["source"] == "request:" + first["request_id"].get<std::string>());
+    // As the course calls it: `curl -X POST URL` sends no body and no Content-Length.
+    const std::string raw = test::raw_http(server.port(), "POST /crm_segment_update?customer_id=CUST_TEST_007 HTTP/1.1\r\n"
+                                                          "Host: localhost\r\nConnection: close\r\n\r\n");
+    CHECK(raw.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(raw.find("\"status\":\"unchanged\"") != std::string::npos);
+    CHECK(json::parse(update(c, "customer_id=CUST_TEST_007&force=true")->body)["status"] == "updated");
+    const std::string log = server.log();
+    for (const char* step : {"crm features fetched", "prediction", "decision", "crm write"}) {
+      CAPTURE(step);
+      CHECK(log.find(std::string(step) + " customer_id=CUST_TEST_007 request_id=" + first["request_id"].get<std::string>()) !=
+            std::string::npos);
+    }
+    const std::string metrics = c.Get("/metrics")->body;
+    CHECK(metrics.find("crm_segment_updates_total{result=\"updated\",segment=\"" + expected + "\"} 2") != std::string::npos);
+    CHECK(metrics.find("crm_segment_updates_total{result=\"unchanged\",segment=\"" + expected + "\"} 1") != std::string::npos);
+  }
+
+  TEST_CASE("errors leave the CRM untouched: unknown 404, bad id 400, no model 503, key 401") {
+    CrmProject p;
+    {
+      test::ServerProcess server(p.home, {"--crm", p.crm}, {"MLOPS_API_KEY=k"});
+      httplib::Client c("127.0.0.1", server.port());
+      CHECK(update(c, "customer_id=CUST001")->status == 401);
+      CHECK(update(c, "customer_id=CUST999", {{"X-API-Key", "k"}})->status == 404);
+      CHECK(update(c, "customer_id=a%27b", {{"X-API-Key", "k"}})->status == 400);
+      CHECK(update(c, "", {{"X-API-Key", "k"}})->status == 400);
+      CHECK(update(c, "customer_id=CUST001", {{"Authorization", "Bearer k"}})->status == 200);
+    }
+    CHECK(p.customer("CUST002")["segment"] == "Unassigned");
+    CHECK(p.customer("CUST002")["history"].empty());
+    test::TempDir empty;
+    test::ServerProcess no_model(empty.file("home"), {"--crm", p.crm, "--reload-interval", "0"});
+    httplib::Client c("127.0.0.1", no_model.port());
+    const auto r = update(c, "customer_id=CUST002");
+    CHECK(r->status == 503);
+    CHECK(p.customer("CUST002")["segment"] == "Unassigned");
+  }
+
+  TEST_CASE("a custom policy decides the segment") {
+    CrmProject p;
+    const std::string policy = p.dir.write("policy.yml", "default: Keep\nclasses:\n  1: Risky\n  0: Safe\n");
+    test::ServerProcess server(p.home, {"--crm", p.crm, "--policy", policy});
+    httplib::Client c("127.0.0.1", server.port());
+    const json r = json::parse(update(c, "customer_id=CUST003")->body);
+    CHECK((r["segment"] == "Risky" || r["segment"] == "Safe"));
+    CHECK(p.customer("CUST003")["segment"] == r["segment"]);
+  }
+}
