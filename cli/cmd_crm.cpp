@@ -4,6 +4,8 @@
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "libmlops/core/error.hpp"
+#include "libmlops/core/log.hpp"
+#include "libmlops/crm/crm_service.hpp"
 #include "libmlops/crm/sqlite_crm_store.hpp"
 
 namespace mlops::cli {
@@ -15,6 +17,8 @@ struct CrmOptions {
   std::uint32_t seed = 42;
   std::string id, segment, file;
   int limit = 20;
+  std::string host = "127.0.0.1";
+  int port = 8001;
 };
 
 std::unique_ptr<crm::SqliteCrmStore> open_embedded(const CrmOptions& opt, const Context& ctx) {
@@ -119,8 +123,25 @@ Command add_crm_command(CLI::App& root, Globals& globals) {
   import_cmd->add_option("file", opt->file, "CSV file")->required();
   CLI::App* export_cmd = app->add_subcommand("export", "Write every customer to a CSV");
   export_cmd->add_option("file", opt->file, "CSV file")->required();
+  CLI::App* serve = app->add_subcommand("serve", "Serve the CRM over HTTP: the course's CRM API plus batch endpoints");
+  serve->add_option("--host", opt->host, "Listen address")->capture_default_str();
+  serve->add_option("--port,-p", opt->port, "Port, 0 = any free port")->capture_default_str()->check(CLI::Range(0, 65535));
+  serve->footer("Routes: GET /customer/{id}/features, GET /customer/{id}, POST /crm_segment_update,\n"
+                "GET /customers?after=ID&limit=N, POST /customers/segments, GET /health, GET /metrics.");
   for (CLI::App* sub : {init, show_cmd, list_cmd, import_cmd, export_cmd}) add_json_flag(sub, globals);
   return {app, [=](Context& ctx) {
+            if (serve->parsed()) {
+              auto store = open_embedded(*opt, ctx);  // validates CRM_URL
+              crm::CrmServiceOptions o;
+              o.host = opt->host;
+              o.port = opt->port;
+              o.db_path = opt->url.value_or(ctx.settings.get("CRM_URL")).substr(7);
+              if (ctx.settings.source("MLOPS_LOG") == config::Source::default_value) logging::set_level(logging::Level::info);
+              crm::serve_crm_until_signal(o, [&](int port) {
+                print(fmt::format("mlops crm serve: listening on http://{}:{} ({} customers)\n", o.host, port, store->count()));
+              });
+              return kExitOk;
+            }
             if (show_cmd->parsed()) return show(*opt, ctx);
             if (list_cmd->parsed()) return list(*opt, ctx);
             auto store = open_embedded(*opt, ctx);

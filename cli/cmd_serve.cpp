@@ -57,6 +57,7 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   o.max_batch = opt.max_batch;
   o.db_path = s.db_path();
   o.crm_url = opt.crm_url.value_or(s.get("CRM_URL"));
+  o.crm_timeout = number_setting(s, "CRM_TIMEOUT");
   o.policy_path = opt.policy.value_or(s.get("SEGMENT_POLICY"));
   const std::string format = opt.log_format.value_or(s.get("MLOPS_LOG_FORMAT"));
   if (format != "text" && format != "json") {
@@ -97,7 +98,7 @@ Command add_serve_command(CLI::App& root, Globals&) {
   app->add_option("--reload-interval", opt->reload_interval, "Seconds between registry checks, 0 = off (default 10)")->check(CLI::Range(0.0, 86400.0));
   app->add_option("--max-body-bytes", opt->max_body_bytes, "Largest request body (413 above)")->capture_default_str()->check(CLI::Range(64, 1 << 30));
   app->add_option("--max-batch", opt->max_batch, "Most rows in one request")->capture_default_str()->check(CLI::Range(1, 1000000));
-  app->add_option("--crm", opt->crm_url, "CRM for /crm_segment_update: sqlite:PATH (CRM_URL, default sqlite:crm.db)");
+  app->add_option("--crm", opt->crm_url, "CRM for /crm_segment_update: sqlite:PATH or http://HOST:PORT (CRM_URL, default sqlite:crm.db)");
   app->add_option("--policy", opt->policy, "Segment policy YAML (SEGMENT_POLICY; default: class 1 -> Churn_Risk_AI)");
   app->add_option("--log-format", opt->log_format, "text or json (MLOPS_LOG_FORMAT)")->check(CLI::IsMember({"text", "json"}));
   return {app, [opt](Context& ctx) { return run_serve(*opt, ctx); }};

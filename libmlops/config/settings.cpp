@@ -25,7 +25,8 @@ const std::vector<SettingSpec>& known_settings() {
       {"CANARY_WEIGHT", "0.1", "share of prediction traffic for the canary, 0 to 1"},
       {"MLOPS_RELOAD_INTERVAL", "10", "seconds between serve's checks for a new registry target (0 = off)"},
       {"MLOPS_LOG_FORMAT", "text", "log lines as text or json"},
-      {"CRM_URL", "sqlite:crm.db", "the CRM: sqlite:PATH (embedded)"},
+      {"CRM_URL", "sqlite:crm.db", "the CRM: sqlite:PATH (embedded) or http://HOST:PORT"},
+      {"CRM_TIMEOUT", "5", "seconds a CRM call may take before it fails (504)"},
       {"SEGMENT_POLICY", "", "segment policy YAML; empty = class 1 -> Churn_Risk_AI, else Normal_Segment_AI"},
   };
   return specs;

@@ -10,6 +10,7 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::corrupt: return "corrupt";
     case ErrorCode::io: return "io";
     case ErrorCode::unavailable: return "unavailable";
+    case ErrorCode::timeout: return "timeout";
     case ErrorCode::internal: return "internal";
   }
   return "internal";

@@ -7,7 +7,7 @@
 namespace mlops {
 
 // Stable error codes: the contract between modules, the CLI's JSON output and HTTP errors.
-enum class ErrorCode { invalid_input, not_found, conflict, corrupt, io, unavailable, internal };
+enum class ErrorCode { invalid_input, not_found, conflict, corrupt, io, unavailable, timeout, internal };
 
 std::string_view to_string(ErrorCode code);  // "invalid_input", "not_found", ...
 

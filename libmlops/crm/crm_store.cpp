@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "libmlops/core/error.hpp"
+#include "libmlops/crm/http_crm_store.hpp"
 #include "libmlops/crm/sqlite_crm_store.hpp"
 
 namespace mlops::crm {
@@ -21,10 +22,11 @@ void check_customer_id(const std::string& id) {
   }
 }
 
-std::unique_ptr<CrmStore> open_crm(const std::string& url) {
+std::unique_ptr<CrmStore> open_crm(const std::string& url, double timeout_seconds) {
   if (url.rfind("sqlite:", 0) == 0) return std::make_unique<SqliteCrmStore>(url.substr(7));
+  if (url.rfind("http://", 0) == 0) return std::make_unique<HttpCrmStore>(url, timeout_seconds);
   throw Error(ErrorCode::invalid_input, fmt::format("unsupported CRM_URL '{}'", url),
-              "use sqlite:crm.db for the embedded CRM");
+              "use sqlite:crm.db for the embedded CRM or http://HOST:PORT for a CRM service");
 }
 
 }  // namespace mlops::crm

@@ -47,9 +47,9 @@ class CrmStore {
   virtual std::vector<SegmentChange> write_segments(const std::vector<SegmentWrite>& writes) = 0;
 };
 
-// Opens a CRM by URL: sqlite:PATH (created when missing). Throws Error{invalid_input} for
+// Opens a CRM by URL: sqlite:PATH (created when missing) or http://HOST:PORT. Throws Error{invalid_input} for
 // an unknown scheme.
-std::unique_ptr<CrmStore> open_crm(const std::string& url);
+std::unique_ptr<CrmStore> open_crm(const std::string& url, double timeout_seconds = 5);
 
 // Customer ids are 1-64 characters of letters, digits, '_', '-' and '.', so that they can
 // never carry SQL or URL syntax. Throws Error{invalid_input} naming the id.

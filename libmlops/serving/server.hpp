@@ -22,6 +22,7 @@ struct ServerOptions {
   bool json_logs = false;
   std::string db_path;              // the registry database, for models:/ URIs
   std::string crm_url = "sqlite:crm.db";  // the CRM of /crm_segment_update
+  double crm_timeout = 5;           // seconds per CRM call
   std::string policy_path;          // segment policy YAML; "" = the course's binary policy
 };
 

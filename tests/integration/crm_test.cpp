@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/support/server_process.hpp"
 #include "tests/support/support.hpp"
@@ -114,5 +115,95 @@ TEST_SUITE("integration/crm") {
     const json r = json::parse(update(c, "customer_id=CUST003")->body);
     CHECK((r["segment"] == "Risky" || r["segment"] == "Safe"));
     CHECK(p.customer("CUST003")["segment"] == r["segment"]);
+  }
+}
+
+namespace {
+// A CRM that misbehaves on purpose, in the test process: for the error classes a real CRM
+// shows (500s, garbage, slowness). Always stopped by its destructor.
+struct MisbehavingCrm {
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  explicit MisbehavingCrm(const std::string& mode) {
+    server.Get(R"(/customer/([^/]+)/features)", [mode](const httplib::Request&, httplib::Response& res) {
+      if (mode == "error") {
+        res.status = 500;
+        res.set_content("{\"error\":{\"message\":\"database down\"}}", "application/json");
+      } else if (mode == "garbage") {
+        res.set_content("<html>not json</html>", "text/html");
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // slow: past the 0.5 s timeout
+        res.set_content("{\"user_id\":\"x\",\"features\":[]}", "application/json");
+      }
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) std::this_thread::yield();
+  }
+  ~MisbehavingCrm() {
+    server.stop();
+    thread.join();
+  }
+};
+}  // namespace
+
+TEST_SUITE("integration/crm") {
+  TEST_CASE("serve talks to `mlops crm serve` over real HTTP; the connector writes in batches") {
+    CrmProject p;
+    test::ServerProcess crm_service(p.home, {}, {}, {"crm", "--crm", p.crm, "serve"});
+    const std::string crm_url = "http://127.0.0.1:" + std::to_string(crm_service.port());
+    test::ServerProcess server(p.home, {"--crm", crm_url});
+    httplib::Client c("127.0.0.1", server.port());
+    auto r = update(c, "customer_id=CUST005");
+    REQUIRE(r->status == 200);
+    const json first = json::parse(r->body);
+    CHECK(first["status"] == "updated");
+    CHECK(p.customer("CUST005")["segment"] == first["segment"]);  // written through HTTP into the store
+    CHECK(json::parse(update(c, "customer_id=CUST005")->body)["status"] == "unchanged");
+    CHECK(update(c, "customer_id=CUST999")->status == 404);
+    // The course's own API on the CRM service.
+    httplib::Client crm("127.0.0.1", crm_service.port());
+    const json features = json::parse(crm.Get("/customer/CUST_TEST_007/features")->body);
+    CHECK(features["feature_count"] == 10);
+    CHECK(crm.Get("/customer/NOPE")->status == 404);
+    const json changed = json::parse(crm.Post("/crm_segment_update", "{\"user_id\":\"CUST001\",\"ai_segment\":\"VIP\"}",
+                                              "application/json")->body);
+    CHECK(changed["old_segment"] == "Unassigned");
+    CHECK(changed["new_segment"] == "VIP");
+    // Batch: all-or-nothing.
+    const auto bad = crm.Post("/customers/segments",
+                              "{\"updates\":[{\"user_id\":\"CUST002\",\"ai_segment\":\"A\"},{\"user_id\":\"NOPE\",\"ai_segment\":\"A\"}]}",
+                              "application/json");
+    CHECK(bad->status == 404);
+    CHECK(p.customer("CUST002")["segment"] == "Unassigned");
+    const json page = json::parse(crm.Get("/customers?limit=3")->body);
+    CHECK(page["customers"].size() == 3);
+    CHECK(page["next_after"] == "CUST003");
+  }
+
+  TEST_CASE("a CRM that is down, failing, answering garbage or slow: 503/502/502/504, nothing written") {
+    CrmProject p;
+    for (const auto& [mode, status] : std::vector<std::pair<std::string, int>>{{"error", 502}, {"garbage", 502}, {"slow", 504}}) {
+      CAPTURE(mode);
+      MisbehavingCrm crm(mode);
+      test::ServerProcess server(p.home, {"--crm", "http://127.0.0.1:" + std::to_string(crm.port)}, {"CRM_TIMEOUT=0.5"});
+      httplib::Client c("127.0.0.1", server.port());
+      c.set_read_timeout(20, 0);
+      const auto r = update(c, "customer_id=CUST001");
+      REQUIRE(r);
+      CHECK(r->status == status);
+    }
+    int closed_port = 0;
+    {
+      MisbehavingCrm gone("error");
+      closed_port = gone.port;
+    }
+    test::ServerProcess server(p.home, {"--crm", "http://127.0.0.1:" + std::to_string(closed_port)});
+    httplib::Client c("127.0.0.1", server.port());
+    const auto r = update(c, "customer_id=CUST001");
+    CHECK(r->status == 503);
+    CHECK(json::parse(r->body)["error"]["code"] == "crm_unavailable");
+    CHECK(p.customer("CUST001")["segment"] == "Unassigned");
   }
 }

@@ -12,8 +12,9 @@
 namespace mlops::test {
 
 ServerProcess::ServerProcess(const std::string& home, const std::vector<std::string>& args,
-                             const std::vector<std::string>& env) {
-  std::vector<std::string> full = {"serve", "--port", "0"};
+                             const std::vector<std::string>& env, const std::vector<std::string>& command) {
+  std::vector<std::string> full = command;
+  full.insert(full.end(), {"--port", "0"});
   full.insert(full.end(), args.begin(), args.end());
   // Its own working directory, so that no stray ./.env or ./models/ changes its defaults.
   pid_ = spawn_cli(full, home, io_.file("out"), io_.file("err"), env, io_.path());
@@ -31,11 +32,11 @@ ServerProcess::ServerProcess(const std::string& home, const std::vector<std::str
     if (port_ == 0 && colon != std::string::npos && colon + 1 < out.size()) port_ = std::atoi(out.c_str() + colon + 1);
     if (port_ != 0) {
       httplib::Client client("127.0.0.1", port_);
-      if (auto res = client.Get("/live"); res && res->status == 200) return;
+      if (auto res = client.Get("/health"); res && res->status == 200) return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  throw std::runtime_error("mlops serve did not become live in 10 s: " + log());
+  throw std::runtime_error("the server did not become ready in 10 s: " + log());
 }
 
 ServerProcess::~ServerProcess() {

@@ -9,10 +9,11 @@ namespace mlops::test {
 
 class ServerProcess {
  public:
-  // Starts `mlops [globals] serve --port 0 args...` with MLOPS_HOME=home and waits (up to
-  // 10 s) until it prints its port and answers /live. Throws std::runtime_error otherwise.
+  // Starts `mlops COMMAND... --port 0 args...` (COMMAND defaults to serve; e.g. crm serve)
+  // with MLOPS_HOME=home and waits (up to 10 s) until it prints its port and answers
+  // /health. Throws std::runtime_error otherwise.
   ServerProcess(const std::string& home, const std::vector<std::string>& args,
-                const std::vector<std::string>& env = {});
+                const std::vector<std::string>& env = {}, const std::vector<std::string>& command = {"serve"});
   ~ServerProcess();  // SIGKILL if still running
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;

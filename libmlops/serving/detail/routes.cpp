@@ -221,11 +221,11 @@ std::shared_ptr<const LoadedModel> v2_model(ServiceState& state, const std::stri
 }
 
 // The CRM of this worker thread (SQLite connections are per thread), opened on first use.
-crm::CrmStore& thread_crm(const std::string& url) {
+crm::CrmStore& thread_crm(const std::string& url, double timeout) {
   thread_local std::string opened;
   thread_local std::unique_ptr<crm::CrmStore> store;
   if (!store || opened != url) {
-    store = crm::open_crm(url);
+    store = crm::open_crm(url, timeout);
     opened = url;
   }
   return *store;
@@ -236,6 +236,7 @@ int status_of(const Error& e) {
     case ErrorCode::not_found: return 404;
     case ErrorCode::invalid_input: return 422;
     case ErrorCode::unavailable: return 503;
+    case ErrorCode::timeout: return 504;
     default: return 502;
   }
 }
@@ -280,7 +281,7 @@ void crm_segment_update(ServiceState& state, const httplib::Request& req, httpli
   }
   label = model->label;
   try {
-    crm::CrmStore& store = thread_crm(state.options.crm_url);
+    crm::CrmStore& store = thread_crm(state.options.crm_url, state.options.crm_timeout);
     const auto customer = store.find_customer(id);
     if (!customer) {
       fail(404, "unknown_customer", fmt::format("no customer with id '{}' in the CRM", id));
@@ -319,8 +320,9 @@ void crm_segment_update(ServiceState& state, const httplib::Request& req, httpli
                      {"request_id", request_id}});
   } catch (const Error& e) {
     const int status = status_of(e);
-    fail(status, status == 503 ? "crm_unavailable" : status == 404 ? "unknown_customer" : status == 422 ? "invalid" : "crm_error",
-         e.what());
+    const char* code = status == 503 ? "crm_unavailable" : status == 504 ? "crm_timeout" : status == 404 ? "unknown_customer"
+                       : status == 422 ? "invalid" : "crm_error";
+    fail(status, code, e.what());
   }
   state.metrics.record_prediction(label, "/crm_segment_update", res.status, seconds_since(start));
 }

@@ -1,0 +1,28 @@
+// crm: the reference CRM service — the original course's CRM API over the embedded store,
+// plus batch endpoints, so connectors and the course's tests talk to it over real HTTP.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <string>
+
+namespace mlops::crm {
+
+struct CrmServiceOptions {
+  std::string host = "127.0.0.1";
+  int port = 8001;             // 0 = any free port
+  std::string db_path = "crm.db";
+  int threads = 16;
+  std::size_t max_batch = 1000;  // records per POST /customers/segments
+};
+
+// Serves until SIGINT/SIGTERM; calls on_listening(port) once bound. Routes:
+//   GET  /health
+//   GET  /customer/{id}/features  -> {"user_id","feature_count","features":[...]}
+//   GET  /customer/{id}           -> {"user_id","name","segment",...}
+//   POST /crm_segment_update      {"user_id","ai_segment"} -> {"status","user_id","old_segment","new_segment"}
+//   GET  /customers?after=ID&limit=N        a page with features and segment
+//   POST /customers/segments      {"updates":[{"user_id","ai_segment"},...]} all-or-nothing
+//   GET  /metrics
+void serve_crm_until_signal(const CrmServiceOptions& options, const std::function<void(int port)>& on_listening);
+
+}  // namespace mlops::crm
