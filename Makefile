@@ -32,7 +32,7 @@ test: deps lint
 
 # The server and its parsers under AddressSanitizer + UBSan (a second build tree).
 sanitize: deps
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLOPS_SANITIZE=ON -DMLOPS_WERROR=ON >/dev/null
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMLOPS_SANITIZE=ON -DMLOPS_WERROR=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ctest --output-on-failure -j $(JOBS) -R 'serving|observability|crm|integration.serve'
 

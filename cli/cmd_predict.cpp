@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <filesystem>
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
@@ -42,12 +41,6 @@ std::vector<double> parse_features(const std::string& text) {
   return values;
 }
 
-// The default model: the registry's production alias when it exists, else MODEL_PATH.
-std::string default_model(Context& ctx, registry::RegistryStore& store) {
-  const std::string name = ctx.settings.get("MODEL_NAME");
-  if (store.find_by_alias(name, "production")) return fmt::format("models:/{}@production", name);
-  return ctx.settings.get("MODEL_PATH");
-}
 
 nlohmann::json prediction_json(const model::ModelArtifact& a, const double* probs) {
   Eigen::Index best = 0;
@@ -61,7 +54,10 @@ nlohmann::json prediction_json(const model::ModelArtifact& a, const double* prob
 
 int run_predict(const PredictOptions& opt, Context& ctx) {
   registry::RegistryStore store(ctx.settings.db_path());
-  const std::string uri = opt.model.empty() ? default_model(ctx, store) : opt.model;
+  const config::Settings& s = ctx.settings;
+  std::string uri = opt.model.empty() ? registry::default_model_uri(s.db_path(), s.get("MODEL_NAME"), s.get("MODEL_PATH"))
+                                      : opt.model;
+  if (uri.empty()) uri = s.get("MODEL_PATH");  // not there: the error below says so
   registry::ResolvedModel resolved;
   const model::ModelArtifact a = registry::load_model(store, uri, &resolved);
   const auto n_features = static_cast<std::size_t>(a.model.n_features());

@@ -1,7 +1,6 @@
 // cli: `mlops serve` — the prediction service.
 #include <fmt/format.h>
 
-#include <filesystem>
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
@@ -25,12 +24,7 @@ struct ServeOptions {
 // --model-uri > MODEL_URI > the registry's production alias > MODEL_PATH if it exists.
 std::string default_model_uri(const config::Settings& s) {
   if (!s.get("MODEL_URI").empty()) return s.get("MODEL_URI");
-  const std::string name = s.get("MODEL_NAME");
-  if (std::filesystem::exists(s.db_path())) {
-    registry::RegistryStore store(s.db_path());
-    if (store.find_by_alias(name, "production")) return fmt::format("models:/{}@production", name);
-  }
-  return std::filesystem::exists(s.get("MODEL_PATH")) ? s.get("MODEL_PATH") : "";
+  return registry::default_model_uri(s.db_path(), s.get("MODEL_NAME"), s.get("MODEL_PATH"));
 }
 
 double number_setting(const config::Settings& s, const std::string& key) {

@@ -98,6 +98,14 @@ ResolvedModel resolve_model_uri(RegistryStore& store, std::string_view text) {
   return out;
 }
 
+std::string default_model_uri(const std::string& db_path, const std::string& name, const std::string& model_path) {
+  if (std::filesystem::exists(db_path)) {
+    RegistryStore store(db_path);
+    if (store.find_by_alias(name, "production")) return fmt::format("models:/{}@production", name);
+  }
+  return std::filesystem::exists(model_path) ? model_path : "";
+}
+
 model::ModelArtifact load_model(RegistryStore& store, std::string_view uri, ResolvedModel* resolved) {
   ResolvedModel r = resolve_model_uri(store, uri);
   model::ModelArtifact artifact = model::load_artifact(r.path, r.sha256);

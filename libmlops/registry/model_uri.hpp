@@ -38,6 +38,10 @@ struct ResolvedModel {
 // alias, file) with a hint.
 ResolvedModel resolve_model_uri(RegistryStore& store, std::string_view uri);
 
+// The model a command uses when none is named: models:/NAME@production when the registry
+// at db_path has that alias, else model_path when that file exists, else "".
+std::string default_model_uri(const std::string& db_path, const std::string& name, const std::string& model_path);
+
 // Resolves and loads, verifying the artifact (and the registry's sha256 when it has one).
 model::ModelArtifact load_model(RegistryStore& store, std::string_view uri, ResolvedModel* resolved = nullptr);
 
