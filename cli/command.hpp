@@ -46,5 +46,6 @@ Command add_runs_command(CLI::App& root, Globals& globals);
 Command add_predict_command(CLI::App& root, Globals& globals);
 Command add_serve_command(CLI::App& root, Globals& globals);
 Command add_crm_command(CLI::App& root, Globals& globals);
+Command add_crm_sync_command(CLI::App& root, Globals& globals);
 
 }  // namespace mlops::cli

@@ -61,7 +61,7 @@ int real_main(int argc, char** argv) {
       add_train_command(root, globals),  add_register_command(root, globals),
       add_models_command(root, globals), add_runs_command(root, globals),
       add_predict_command(root, globals), add_serve_command(root, globals),
-      add_crm_command(root, globals),
+      add_crm_command(root, globals), add_crm_sync_command(root, globals),
   };
 
   try {
