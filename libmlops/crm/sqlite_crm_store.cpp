@@ -59,17 +59,10 @@ Customer read_customer(const Statement& s) {
   return c;
 }
 
-const std::string& with_parent(const std::string& path) {
-  const auto parent = std::filesystem::path(path).parent_path();
-  std::error_code ec;
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  return path;
-}
-
 }  // namespace
 
 SqliteCrmStore::SqliteCrmStore(const std::string& path)
-    : db_(std::make_unique<sqlite::Database>(with_parent(path))) {
+    : db_(std::make_unique<sqlite::Database>(path)) {
   db_->exec(kSchema);
 }
 

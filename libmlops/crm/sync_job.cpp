@@ -64,13 +64,6 @@ SyncRun read_run(const Statement& s) {
   return r;
 }
 
-const std::string& with_parent(const std::string& path) {
-  const auto parent = std::filesystem::path(path).parent_path();
-  std::error_code ec;
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  return path;
-}
-
 }  // namespace
 
 Decider model_decider(std::shared_ptr<const model::ModelArtifact> model, SegmentPolicy policy) {
@@ -100,7 +93,7 @@ bool in_shard(const std::string& customer_id, int index, int count) {
   return static_cast<int>(h % static_cast<std::uint64_t>(count)) == index;
 }
 
-SyncLedger::SyncLedger(const std::string& path) : db_(std::make_unique<sqlite::Database>(with_parent(path))) {
+SyncLedger::SyncLedger(const std::string& path) : db_(std::make_unique<sqlite::Database>(path)) {
   db_->exec(kSchema);
 }
 SyncLedger::~SyncLedger() = default;

@@ -140,22 +140,8 @@ std::optional<Stage> parse_stage(std::string_view text) {
   return std::nullopt;
 }
 
-namespace {
-// The registry lives in MLOPS_HOME, created on first use as MLflow creates ./mlruns.
-const std::string& with_parent_directory(const std::string& path) {
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  std::error_code ec;
-  if (path != ":memory:" && !parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) {
-    throw Error(ErrorCode::io, fmt::format("cannot create directory {}: {}", parent.string(), ec.message()),
-                "set MLOPS_HOME (or --home) to a writable directory");
-  }
-  return path;
-}
-}  // namespace
-
 RegistryStore::RegistryStore(const std::string& path)
-    : db_(std::make_unique<sqlite::Database>(with_parent_directory(path))) {
+    : db_(std::make_unique<sqlite::Database>(path)) {
   detail::migrate(*db_);
 }
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <filesystem>
+
 #include "libmlops/core/error.hpp"
 
 namespace mlops::sqlite {
@@ -26,6 +28,13 @@ namespace {
 }  // namespace
 
 Database::Database(const std::string& path, int busy_timeout_ms) : path_(path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (path != ":memory:" && !parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) {
+    throw Error(ErrorCode::io, fmt::format("cannot create directory {}: {}", parent.string(), ec.message()),
+                "set MLOPS_HOME (or --home) to a writable directory");
+  }
   const int rc = sqlite3_open_v2(path.c_str(), &db_,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                  nullptr);

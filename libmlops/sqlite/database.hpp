@@ -14,7 +14,8 @@ namespace mlops::sqlite {
 // instead of failing. Not thread-safe: one connection per thread.
 class Database {
  public:
-  // Opens (creating if missing) the file at path; ":memory:" for tests. Throws Error{io}.
+  // Opens (creating it and its directory if missing) the file at path; ":memory:" for
+  // tests. Throws Error{io}.
   explicit Database(const std::string& path, int busy_timeout_ms = 30000);
   ~Database();
   Database(const Database&) = delete;
