@@ -36,7 +36,9 @@ std::string gate_text(double accuracy, double gate) {
 }  // namespace
 
 std::string store_artifact(const std::string& artifacts_dir, const std::string& run_id, const std::string& text) {
-  const std::string path = (std::filesystem::path(artifacts_dir) / run_id / "model.json").string();
+  // Absolute, so that the registry resolves it from any working directory.
+  const std::string path =
+      std::filesystem::absolute(std::filesystem::path(artifacts_dir) / run_id / "model.json").lexically_normal().string();
   if (std::filesystem::exists(path)) {
     if (sha256_file(path) == sha256_hex(text)) return path;
     throw Error(ErrorCode::conflict, fmt::format("{} already holds a different artifact", path),

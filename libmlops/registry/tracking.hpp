@@ -12,7 +12,7 @@
 namespace mlops::registry {
 
 // Copies artifact text into the immutable store as <artifacts_dir>/<run_id>/model.json
-// (read-only) and returns its path. Writing the same bytes again is a no-op; different
+// (read-only) and returns its absolute path. Writing the same bytes again is a no-op; different
 // bytes for an existing run are refused with Error{conflict}.
 std::string store_artifact(const std::string& artifacts_dir, const std::string& run_id,
                            const std::string& text);

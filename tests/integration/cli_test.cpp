@@ -76,6 +76,14 @@ TEST_SUITE("integration/cli") {
     CHECK(contains(table.out, "Confusion matrix"));
     CHECK(contains(table.out, "accuracy"));
   }
+  TEST_CASE("a registry made with the default relative MLOPS_HOME works from any directory") {
+    test::TempDir project, elsewhere;
+    REQUIRE(run_cli({"train", "--n-samples", "200", "--register"}, ".mlops", project.path()).exit_code == 0);
+    const auto r = run_cli({"predict", "--model", "models:/ChurnPredictionModel/1", "--features", "1,2,3,4,5,6,7,8,9,10"},
+                           project.file(".mlops"), elsewhere.path());
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+  }
   TEST_CASE("a model below the accuracy gate is not registered: exit 3 naming accuracy and gate") {
     Project p;
     const auto r = p.run({"train", "--n-samples", "300", "--register", "--min-accuracy", "0.999"});
