@@ -78,7 +78,7 @@ int run_crm_sync(SyncCliOptions& opt, Context& ctx) {
   const auto policy = policy_path.empty() ? crm::SegmentPolicy::course_default() : crm::SegmentPolicy::load(policy_path);
   o.model_uri = uri;
   o.model_version = model->model_version;
-  auto crm_store = crm::open_crm(o.crm_url, std::stod(s.get("CRM_TIMEOUT")));
+  auto crm_store = crm::open_crm(o.crm_url, s.number("CRM_TIMEOUT"));
   std::optional<std::int64_t> total;
   if (auto* embedded = dynamic_cast<crm::SqliteCrmStore*>(crm_store.get())) total = embedded->count();
   Progress progress(!ctx.quiet && !ctx.json, 0.5);

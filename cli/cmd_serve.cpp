@@ -27,31 +27,23 @@ std::string default_model_uri(const config::Settings& s) {
   return registry::default_model_uri(s.db_path(), s.get("MODEL_NAME"), s.get("MODEL_PATH"));
 }
 
-double number_setting(const config::Settings& s, const std::string& key) {
-  try {
-    return std::stod(s.get(key));
-  } catch (const std::exception&) {
-    throw Error(ErrorCode::invalid_input, fmt::format("setting {}='{}' is not a number", key, s.get(key)));
-  }
-}
-
 int run_serve(const ServeOptions& opt, Context& ctx) {
   const config::Settings& s = ctx.settings;
   serving::ServerOptions o;
   o.model_uri = opt.model_uri.value_or(default_model_uri(s));
   if (!o.model_uri.empty()) registry::parse_model_uri(o.model_uri);  // a malformed URI is an error now
   o.host = opt.host.value_or(s.get("MLOPS_HOST"));
-  o.port = opt.port.value_or(static_cast<int>(number_setting(s, "MLOPS_PORT")));
+  o.port = opt.port.value_or(static_cast<int>(s.number("MLOPS_PORT")));
   o.threads = opt.threads;
   o.api_key = opt.api_key.value_or(s.get("MLOPS_API_KEY"));
   o.canary_uri = opt.canary_uri.value_or(s.get("CANARY_URI"));
-  o.canary_weight = opt.canary_weight.value_or(number_setting(s, "CANARY_WEIGHT"));
-  o.reload_interval = opt.reload_interval.value_or(number_setting(s, "MLOPS_RELOAD_INTERVAL"));
+  o.canary_weight = opt.canary_weight.value_or(s.number("CANARY_WEIGHT"));
+  o.reload_interval = opt.reload_interval.value_or(s.number("MLOPS_RELOAD_INTERVAL"));
   o.max_body_bytes = opt.max_body_bytes;
   o.max_batch = opt.max_batch;
   o.db_path = s.db_path();
   o.crm_url = opt.crm_url.value_or(s.get("CRM_URL"));
-  o.crm_timeout = number_setting(s, "CRM_TIMEOUT");
+  o.crm_timeout = s.number("CRM_TIMEOUT");
   o.policy_path = opt.policy.value_or(s.get("SEGMENT_POLICY"));
   const std::string format = opt.log_format.value_or(s.get("MLOPS_LOG_FORMAT"));
   if (format != "text" && format != "json") {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
@@ -59,6 +61,18 @@ std::optional<std::string> Settings::find(const std::string& key) const {
 Source Settings::source(const std::string& key) const {
   const auto it = values_.find(key);
   return it == values_.end() ? Source::default_value : it->second.second;
+}
+
+double Settings::number(const std::string& key) const {
+  const std::string& text = get(key);
+  double value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(value)) {
+    throw Error(ErrorCode::invalid_input,
+                fmt::format("setting {}='{}' (from {}) is not a number", key, text, to_string(source(key))),
+                fmt::format("set {} to a number, e.g. in .env (see .env.example)", key));
+  }
+  return value;
 }
 
 std::string Settings::db_path() const {

@@ -28,6 +28,9 @@ class Settings {
   const std::string& get(const std::string& key) const;
   std::optional<std::string> find(const std::string& key) const;
   Source source(const std::string& key) const;
+  // A numeric setting. Throws Error{invalid_input} naming the key, its value and where it
+  // came from when the value is not a finite number.
+  double number(const std::string& key) const;
   const std::string& env_file() const { return env_file_; }  // "" when none was read
 
   // Paths derived from MLOPS_HOME.

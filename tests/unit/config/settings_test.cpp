@@ -49,6 +49,20 @@ TEST_SUITE("unit/config/Settings") {
     CHECK(s.source("MLOPS_HOME") == Source::default_value);
     CHECK(s.db_path() == ".mlops/mlops.db");
   }
+  TEST_CASE("numeric settings parse, and a non-number names the key and its source") {
+    const auto getenv = [](const char* key) -> const char* {
+      return std::string(key) == "MLOPS_PORT" ? "80x0" : std::string(key) == "CRM_TIMEOUT" ? "2.5" : nullptr;
+    };
+    const Settings s = load_settings({}, std::nullopt, getenv);
+    CHECK(s.number("CRM_TIMEOUT") == 2.5);
+    CHECK(s.number("CANARY_WEIGHT") == 0.1);
+    try {
+      s.number("MLOPS_PORT");
+      FAIL("expected an error");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()) == "setting MLOPS_PORT='80x0' (from environment) is not a number");
+    }
+  }
   TEST_CASE("an explicit env file that does not exist is an error") {
     CHECK(test::error_code_of([] { load_settings({}, std::string("/nonexistent/.env")); }) == ErrorCode::not_found);
   }
