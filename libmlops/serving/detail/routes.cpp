@@ -133,7 +133,7 @@ json row_result(const LoadedModel& m, const Scored& s, std::size_t i) {
 }
 
 using Parser = Rows (*)(const json&, const std::vector<std::string>&, std::size_t);
-using Renderer = std::function<json(const LoadedModel&, const Rows&, const Scored&, const httplib::Request&,
+using Renderer = std::function<json(const LoadedModel&, const Rows&, const Scored&, const json& body,
                                     const std::string& request_id)>;
 
 // The shared path of every prediction route: content type, JSON, model choice, parsing,
@@ -156,7 +156,7 @@ void predict_route(ServiceState& state, const httplib::Request& req, httplib::Re
         const Rows rows = parse(body, model->artifact.feature_names, state.options.max_batch);
         const Scored scored = score(*model, rows, state.metrics);
         res.set_header("X-Model-Version", label);
-        write_json(res, render(*model, rows, scored, req, request_id_of(res)));
+        write_json(res, render(*model, rows, scored, body, request_id_of(res)));
       }
     } catch (const json::parse_error& e) {
       write_error(res, 400, "malformed_json", fmt::format("the body is not valid JSON (at byte {})", e.byte));
@@ -421,7 +421,7 @@ void install_routes(httplib::Server& server, ServiceState& state) {
 
   server.Post("/predict", route("/predict", [&state](const httplib::Request& req, httplib::Response& res) {
     predict_route(state, req, res, "/predict", parse_predict,
-                  [](const LoadedModel& m, const Rows& rows, const Scored& s, const httplib::Request&,
+                  [](const LoadedModel& m, const Rows& rows, const Scored& s, const json&,
                      const std::string& request_id) {
                     json out;
                     if (rows.batch) {
@@ -438,7 +438,7 @@ void install_routes(httplib::Server& server, ServiceState& state) {
   }));
   server.Post("/invocations", route("/invocations", [&state](const httplib::Request& req, httplib::Response& res) {
     predict_route(state, req, res, "/invocations", parse_invocations,
-                  [](const LoadedModel& m, const Rows& rows, const Scored& s, const httplib::Request&,
+                  [](const LoadedModel& m, const Rows& rows, const Scored& s, const json&,
                      const std::string&) {
                     json predictions = json::array();
                     for (std::size_t i = 0; i < rows.rows; ++i) {
@@ -470,7 +470,7 @@ void install_routes(httplib::Server& server, ServiceState& state) {
                   return;
                 }
                 predict_route(state, req, res, "/v2/models/{name}/infer", parse_v2_infer,
-                              [](const LoadedModel& m, const Rows& rows, const Scored& s, const httplib::Request& r,
+                              [](const LoadedModel& m, const Rows& rows, const Scored& s, const json& body,
                                  const std::string&) {
                                 const std::size_t k = m.artifact.classes.size();
                                 json labels = json::array();
@@ -488,11 +488,7 @@ void install_routes(httplib::Server& server, ServiceState& state) {
                                                {"datatype", "FP64"},
                                                {"shape", {rows.rows, k}},
                                                {"data", s.probabilities}}}}};
-                                try {
-                                  const json body = json::parse(r.body);
-                                  if (body.contains("id")) out["id"] = body["id"];
-                                } catch (const json::exception&) {
-                                }
+                                if (body.contains("id")) out["id"] = body["id"];
                                 return out;
                               },
                               model);
