@@ -5,7 +5,7 @@ JOBS      ?= $(shell nproc)
 MLOPS     := $(BUILD_DIR)/cli/mlops
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: help deps build test sanitize fuzz train demo serve bench bench-serve load lint clean
+.PHONY: help deps build test sanitize fuzz train demo serve bench bench-serve bench-crm load lint clean
 
 help:
 	@echo "make demo    install what is missing, build, train + register + predict"
@@ -56,10 +56,15 @@ bench: build
 	@scripts/deps.sh bench
 	@bench/train.sh $(MLOPS)
 	@bench/serve.sh $(MLOPS)
+	@bench/crm_sync.sh $(MLOPS)
 
 bench-serve: build
 	@scripts/deps.sh bench
 	@bench/serve.sh $(MLOPS)
+
+bench-crm: build
+	@scripts/deps.sh bench
+	@bench/crm_sync.sh $(MLOPS)
 
 load: build
 	@scripts/deps.sh bench

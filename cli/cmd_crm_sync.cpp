@@ -18,6 +18,7 @@ struct SyncCliOptions {
   std::optional<std::string> crm_url, model_uri, policy;
   crm::SyncOptions sync;
   std::string where, shard, run_id;
+  int concurrency = 4;
 };
 
 void parse_shard(const std::string& text, crm::SyncOptions& o) {
@@ -45,10 +46,10 @@ void print_report(const crm::SyncReport& r, Context& ctx) {
     print_json(report_json(r));
     return;
   }
-  print(fmt::format("{} {}: read {}, {} {}, unchanged {} in {:.2f}s ({:.0f} customers/s), model {}\n",
+  print(fmt::format("{} {}: read {}, {} {}, unchanged {}{} in {:.2f}s ({:.0f} customers/s), model {}\n",
                     r.run.dry_run ? "Dry run" : "Sync run", r.run.id, r.run.read, r.run.dry_run ? "would change" : "changed",
-                    r.run.changed, r.run.unchanged, r.seconds, r.seconds > 0 ? static_cast<double>(r.run.read) / r.seconds : 0.0,
-                    r.run.model_version));
+                    r.run.changed, r.run.unchanged, r.run.failed ? fmt::format(", failed {}", r.run.failed) : "", r.seconds,
+                    r.seconds > 0 ? static_cast<double>(r.run.read) / r.seconds : 0.0, r.run.model_version));
   if (!r.moves.empty()) {
     Table t({"from -> to", "customers"});
     for (const auto& [move, n] : r.moves) t.add_row({move, std::to_string(n)});
@@ -78,9 +79,20 @@ int run_crm_sync(SyncCliOptions& opt, Context& ctx) {
   const auto policy = policy_path.empty() ? crm::SegmentPolicy::course_default() : crm::SegmentPolicy::load(policy_path);
   o.model_uri = uri;
   o.model_version = model->model_version;
-  auto crm_store = crm::open_crm(o.crm_url, s.number("CRM_TIMEOUT"));
+  const double timeout = s.number("CRM_TIMEOUT");
+  const crm::CrmOpener open_crm = [&] { return crm::open_crm(o.crm_url, timeout, opt.concurrency); };
   std::optional<std::int64_t> total;
-  if (auto* embedded = dynamic_cast<crm::SqliteCrmStore*>(crm_store.get())) total = embedded->count();
+  {
+    auto crm_store = open_crm();
+    const std::size_t crm_features = crm_store->feature_names().size();
+    if (crm_features != 0 && crm_features != static_cast<std::size_t>(model->model.n_features())) {
+      throw Error(ErrorCode::invalid_input,
+                  fmt::format("the CRM has {} features, the model {} expects {}", crm_features, o.model_version,
+                              model->model.n_features()),
+                  "sync with a model trained on the CRM's features (see `mlops crm show ID`)");
+    }
+    if (auto* embedded = dynamic_cast<crm::SqliteCrmStore*>(crm_store.get())) total = embedded->count();
+  }
   Progress progress(!ctx.quiet && !ctx.json, 0.5);
   const auto started = std::chrono::steady_clock::now();
   o.progress = [&](const crm::SyncRun& run) {
@@ -94,7 +106,7 @@ int run_crm_sync(SyncCliOptions& opt, Context& ctx) {
     progress.update(line);
   };
   crm::SyncLedger ledger(ledger_path(ctx));
-  const crm::SyncReport report = crm::run_sync(*crm_store, ledger, crm::model_decider(model, policy), o);
+  const crm::SyncReport report = crm::run_sync(open_crm, ledger, crm::model_decider(model, policy), o);
   progress.finish();
   print_report(report, ctx);
   return kExitOk;
@@ -114,6 +126,8 @@ Command add_crm_sync_command(CLI::App& root, Globals& globals) {
   app->add_option("--limit", opt->sync.limit, "Read at most this many customers")->check(CLI::PositiveNumber);
   app->add_option("--where", opt->where, "Only customers with segment=S");
   app->add_option("--shard", opt->shard, "Only shard i of N (stable hash of the customer id), e.g. 0/4");
+  app->add_option("--concurrency", opt->concurrency, "Parallel write calls to an HTTP CRM (the embedded CRM has one writer)")
+      ->capture_default_str()->check(CLI::Range(1, 64));
   app->add_option("--resume", opt->sync.resume_run_id, "Continue a killed run from its checkpoint");
   add_json_flag(app, globals);
   CLI::App* rollback = app->add_subcommand("rollback", "Restore the segments a sync run changed");

@@ -19,7 +19,7 @@ npm_tools=("@redocly/cli@2.77.0")
 for group in "$@"; do
   case "$group" in
     bench) packages+=(python3-sklearn python3-numpy python3-pandas python3-fastapi python3-uvicorn
-                    python3-prometheus-client hyperfine time jq wrk curl) ;;
+                    python3-prometheus-client hyperfine time jq wrk curl bc) ;;
     *) echo "deps.sh: unknown group '$group' (known: bench)" >&2; exit 2 ;;
   esac
 done

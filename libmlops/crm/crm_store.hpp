@@ -24,6 +24,9 @@ struct SegmentWrite {
   std::string model_version;
   std::string source;  // a request id or a sync run id, for the audit
   bool force = false;  // write (and record) even when the segment is unchanged
+  // The segment the caller last read, when it knows it: the store then writes with one
+  // compare-and-set instead of a read and a write, and falls back when it differs.
+  std::string expected_segment = {};
 };
 
 struct SegmentChange {
@@ -48,8 +51,8 @@ class CrmStore {
 };
 
 // Opens a CRM by URL: sqlite:PATH (created when missing) or http://HOST:PORT. Throws Error{invalid_input} for
-// an unknown scheme.
-std::unique_ptr<CrmStore> open_crm(const std::string& url, double timeout_seconds = 5);
+// an unknown scheme. `concurrency`: parallel write calls to an HTTP CRM.
+std::unique_ptr<CrmStore> open_crm(const std::string& url, double timeout_seconds = 5, int concurrency = 1);
 
 // Customer ids are 1-64 characters of letters, digits, '_', '-' and '.', so that they can
 // never carry SQL or URL syntax. Throws Error{invalid_input} naming the id.

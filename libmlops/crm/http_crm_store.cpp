@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <mutex>
+#include <thread>
+
 #include "libmlops/core/error.hpp"
 #include "libmlops/http/client.hpp"
 
@@ -45,13 +49,17 @@ Customer customer_of(const nlohmann::json& j, const std::string& what) {
 
 }  // namespace
 
-HttpCrmStore::HttpCrmStore(const std::string& base_url, double timeout_seconds)
-    : client_(std::make_unique<http::Client>(base_url, http::ClientOptions{timeout_seconds, 2, 0.05})) {}
+HttpCrmStore::HttpCrmStore(const std::string& base_url, double timeout_seconds, int concurrency) {
+  if (concurrency < 1) throw Error(ErrorCode::invalid_input, "the CRM concurrency must be at least 1");
+  for (int i = 0; i < concurrency; ++i) {
+    clients_.push_back(std::make_unique<http::Client>(base_url, http::ClientOptions{timeout_seconds, 2, 0.05}));
+  }
+}
 
 HttpCrmStore::~HttpCrmStore() = default;
 
 std::vector<std::string> HttpCrmStore::feature_names() {
-  const http::Response r = client_->get("/customers?limit=1");
+  const http::Response r = clients_[0]->get("/customers?limit=1");
   if (r.status != 200) return {};
   const nlohmann::json j = r.json("GET /customers");
   return j.contains("feature_names") ? field<std::vector<std::string>>(j, "feature_names", "GET /customers")
@@ -61,14 +69,14 @@ std::vector<std::string> HttpCrmStore::feature_names() {
 std::optional<Customer> HttpCrmStore::find_customer(const std::string& id) {
   check_customer_id(id);  // the id goes into a URL path: only safe characters
   const std::string what = fmt::format("GET /customer/{}/features", id);
-  const http::Response f = client_->get("/customer/" + id + "/features");
+  const http::Response f = clients_[0]->get("/customer/" + id + "/features");
   if (f.status == 404) return std::nullopt;
   if (f.status != 200) throw crm_error(f, what);
   const nlohmann::json features = f.json(what);
   Customer c;
   c.id = id;
   c.features = field<std::vector<double>>(features, "features", what);
-  const http::Response d = client_->get("/customer/" + id);
+  const http::Response d = clients_[0]->get("/customer/" + id);
   if (d.status == 404) return std::nullopt;
   if (d.status != 200) throw crm_error(d, "GET /customer/" + id);
   const nlohmann::json details = d.json("GET /customer/" + id);
@@ -82,7 +90,7 @@ std::optional<Customer> HttpCrmStore::find_customer(const std::string& id) {
 std::vector<Customer> HttpCrmStore::page(const std::string& after, int limit) {
   if (!after.empty()) check_customer_id(after);
   const std::string path = fmt::format("/customers?after={}&limit={}", after, limit);
-  const http::Response r = client_->get(path);
+  const http::Response r = clients_[0]->get(path);
   if (r.status == 404) {
     batch_api_ = false;
     throw Error(ErrorCode::not_found, "the CRM has no GET /customers (it speaks only the course's per-customer API)",
@@ -96,43 +104,87 @@ std::vector<Customer> HttpCrmStore::page(const std::string& after, int limit) {
   return out;
 }
 
-std::vector<SegmentChange> HttpCrmStore::write_segments(const std::vector<SegmentWrite>& writes) {
+// POST /customers/segments for writes [begin, end); nullopt when the CRM has no batch API.
+std::optional<std::vector<SegmentChange>> HttpCrmStore::write_chunk(http::Client& client, const SegmentWrite* begin,
+                                                                    const SegmentWrite* end) {
+  nlohmann::json updates = nlohmann::json::array();
+  for (const SegmentWrite* w = begin; w != end; ++w) {
+    updates.push_back({{"user_id", w->customer_id}, {"ai_segment", w->segment}, {"model_version", w->model_version},
+                       {"source", w->source}});
+  }
+  // Setting a segment is idempotent, so a batch is safe to retry.
+  const http::Response r = client.post_json("/customers/segments", {{"updates", updates}}, true);
+  if (r.status == 404 && batch_api_ != true) return std::nullopt;
+  if (r.status != 200) throw crm_error(r, "POST /customers/segments");
   std::vector<SegmentChange> changes;
+  for (const auto& result : field<nlohmann::json>(r.json("POST /customers/segments"), "results", "POST /customers/segments")) {
+    changes.push_back({field<std::string>(result, "user_id", "the batch answer"), result.value("old_segment", ""),
+                       result.value("new_segment", ""), result.value("status", "") == "updated"});
+  }
+  if (changes.size() != static_cast<std::size_t>(end - begin)) {
+    throw Error(ErrorCode::corrupt, fmt::format("the CRM answered {} results for {} updates", changes.size(), end - begin),
+                "the service does not speak the batch API");
+  }
+  return changes;
+}
+
+// The course's POST /crm_segment_update, for a CRM without the batch API.
+SegmentChange HttpCrmStore::write_one(http::Client& client, const SegmentWrite& w) {
+  const http::Response r = client.post_json("/crm_segment_update", {{"user_id", w.customer_id}, {"ai_segment", w.segment}}, true);
+  if (r.status == 404) throw Error(ErrorCode::not_found, fmt::format("no customer with id '{}' in the CRM", w.customer_id));
+  if (r.status != 200) throw crm_error(r, "POST /crm_segment_update");
+  const nlohmann::json j = r.json("POST /crm_segment_update");
+  const std::string old_segment = field<std::string>(j, "old_segment", "POST /crm_segment_update");
+  return {w.customer_id, old_segment, j.value("new_segment", w.segment), old_segment != w.segment};
+}
+
+std::vector<SegmentChange> HttpCrmStore::write_segments(const std::vector<SegmentWrite>& writes) {
   for (const SegmentWrite& w : writes) check_customer_id(w.customer_id);
-  std::size_t done = 0;
-  while (done < writes.size() && batch_api_ != false) {
-    const std::size_t n = std::min(kBatch, writes.size() - done);
-    nlohmann::json updates = nlohmann::json::array();
-    for (std::size_t i = done; i < done + n; ++i) {
-      updates.push_back({{"user_id", writes[i].customer_id}, {"ai_segment", writes[i].segment},
-                         {"model_version", writes[i].model_version}, {"source", writes[i].source}});
-    }
-    // Setting a segment is idempotent, so a batch is safe to retry.
-    const http::Response r = client_->post_json("/customers/segments", {{"updates", updates}}, true);
-    if (r.status == 404 && !batch_api_) {
-      batch_api_ = false;  // a course-only CRM: fall back below
-      break;
-    }
-    if (r.status == 404) throw Error(ErrorCode::not_found, crm_error(r, "POST /customers/segments").what());
-    if (r.status != 200) throw crm_error(r, "POST /customers/segments");
-    batch_api_ = true;
-    for (const auto& result : field<nlohmann::json>(r.json("POST /customers/segments"), "results", "POST /customers/segments")) {
-      changes.push_back({field<std::string>(result, "user_id", "the batch answer"), result.value("old_segment", ""),
-                         result.value("new_segment", ""), result.value("status", "") == "updated"});
-    }
-    done += n;
+  const std::size_t chunk = batch_api_ == false ? 1 : kBatch;
+  const std::size_t tasks = (writes.size() + chunk - 1) / chunk;
+  std::vector<std::vector<SegmentChange>> results(tasks);
+  std::size_t first = 0;
+  if (batch_api_ == std::nullopt && tasks > 0) {  // the first call learns which API the CRM speaks
+    auto changes = write_chunk(*clients_[0], writes.data(), writes.data() + std::min(kBatch, writes.size()));
+    batch_api_ = changes.has_value();
+    if (!changes) return write_segments(writes);
+    results[0] = std::move(*changes);
+    first = 1;
   }
-  for (; done < writes.size(); ++done) {
-    const SegmentWrite& w = writes[done];
-    const http::Response r = client_->post_json("/crm_segment_update", {{"user_id", w.customer_id}, {"ai_segment", w.segment}}, true);
-    if (r.status == 404) {
-      throw Error(ErrorCode::not_found, fmt::format("no customer with id '{}' in the CRM", w.customer_id));
+  // Up to `concurrency` calls in flight, each worker on its own connection; the first
+  // error stops new calls and is rethrown once the calls in flight return.
+  std::atomic<std::size_t> next{first};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  const auto work = [&](http::Client& client) {
+    for (std::size_t t = next++; t < tasks && !failed; t = next++) {
+      try {
+        const SegmentWrite* begin = writes.data() + t * chunk;
+        const SegmentWrite* end = writes.data() + std::min(writes.size(), (t + 1) * chunk);
+        if (chunk == 1) {
+          results[t] = {write_one(client, *begin)};
+        } else if (auto changes = write_chunk(client, begin, end)) {
+          results[t] = std::move(*changes);
+        } else {
+          throw Error(ErrorCode::not_found, "the CRM stopped offering POST /customers/segments");
+        }
+      } catch (...) {
+        std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+        failed = true;
+      }
     }
-    if (r.status != 200) throw crm_error(r, "POST /crm_segment_update");
-    const nlohmann::json j = r.json("POST /crm_segment_update");
-    const std::string old_segment = j.value("old_segment", "");
-    changes.push_back({w.customer_id, old_segment, j.value("new_segment", w.segment), old_segment != w.segment});
-  }
+  };
+  const std::size_t workers = std::min(clients_.size(), tasks - first);
+  std::vector<std::thread> threads;
+  for (std::size_t k = 1; k < workers; ++k) threads.emplace_back(work, std::ref(*clients_[k]));
+  if (workers > 0) work(*clients_[0]);
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+  std::vector<SegmentChange> changes;
+  changes.reserve(writes.size());
+  for (auto& r : results) changes.insert(changes.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
   return changes;
 }
 

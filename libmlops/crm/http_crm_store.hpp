@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "libmlops/crm/crm_store.hpp"
 
@@ -13,8 +14,9 @@ namespace mlops::crm {
 
 class HttpCrmStore : public CrmStore {
  public:
-  // Throws Error{invalid_input} for a malformed URL. timeout_seconds bounds each call.
-  explicit HttpCrmStore(const std::string& base_url, double timeout_seconds = 5);
+  // Throws Error{invalid_input} for a malformed URL. timeout_seconds bounds each call;
+  // write_segments keeps up to `concurrency` calls in flight.
+  explicit HttpCrmStore(const std::string& base_url, double timeout_seconds = 5, int concurrency = 1);
   ~HttpCrmStore() override;
 
   // The CRM's feature names when it reports them ("" otherwise: only counts are checked).
@@ -27,10 +29,16 @@ class HttpCrmStore : public CrmStore {
   std::vector<Customer> page(const std::string& after, int limit) override;
   // POST /customers/segments in chunks of 100 (all-or-nothing per chunk); falls back to
   // one POST /crm_segment_update per write for a CRM that speaks only the course's API.
+  // Calls run `concurrency` at a time, each retried with backoff on 5xx, 429 and lost
+  // connections; chunks written before a failure stay written.
   std::vector<SegmentChange> write_segments(const std::vector<SegmentWrite>& writes) override;
 
  private:
-  std::unique_ptr<http::Client> client_;
+  std::optional<std::vector<SegmentChange>> write_chunk(http::Client& client, const SegmentWrite* begin,
+                                                        const SegmentWrite* end);
+  static SegmentChange write_one(http::Client& client, const SegmentWrite& w);
+
+  std::vector<std::unique_ptr<http::Client>> clients_;  // one connection per concurrent call
   std::optional<bool> batch_api_;  // learned on first use
 };
 

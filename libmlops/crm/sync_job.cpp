@@ -3,10 +3,14 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <filesystem>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/error.hpp"
+#include "libmlops/core/log.hpp"
 #include "libmlops/sqlite/database.hpp"
 
 namespace mlops::crm {
@@ -14,9 +18,13 @@ namespace {
 
 using sqlite::Statement;
 
+// Version 2: changes are keyed by the run's sequence number, so a new run appends to the
+// end of the table instead of inserting among millions of earlier rows.
+constexpr int kLedgerVersion = 2;
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS sync_runs (
-  id             TEXT PRIMARY KEY,
+  seq            INTEGER PRIMARY KEY,
+  id             TEXT NOT NULL UNIQUE,
   crm_url        TEXT NOT NULL,
   model_uri      TEXT NOT NULL,
   model_version  TEXT NOT NULL,
@@ -32,13 +40,29 @@ CREATE TABLE IF NOT EXISTS sync_runs (
   failed         INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS sync_changes (
-  run_id       TEXT NOT NULL,
+  run_seq      INTEGER NOT NULL,
   customer_id  TEXT NOT NULL,
   old_segment  TEXT NOT NULL,
   new_segment  TEXT NOT NULL,
   at           INTEGER NOT NULL,
-  PRIMARY KEY (run_id, customer_id)
-);
+  PRIMARY KEY (run_seq, customer_id)
+) WITHOUT ROWID;
+)sql";
+
+// From version 1 (run ids as the changes' key), keeping every run and change.
+constexpr std::string_view kMigrateFrom1 = R"sql(
+ALTER TABLE sync_runs RENAME TO sync_runs_v1;
+ALTER TABLE sync_changes RENAME TO sync_changes_v1;
+)sql";
+constexpr std::string_view kCopyFrom1 = R"sql(
+INSERT INTO sync_runs(id, crm_url, model_uri, model_version, shard, status, dry_run, started_at, ended_at, checkpoint,
+                      read, changed, unchanged, failed)
+  SELECT id, crm_url, model_uri, model_version, shard, status, dry_run, started_at, ended_at, checkpoint,
+         read, changed, unchanged, failed FROM sync_runs_v1 ORDER BY started_at;
+INSERT INTO sync_changes SELECT r.seq, c.customer_id, c.old_segment, c.new_segment, c.at
+  FROM sync_changes_v1 c JOIN sync_runs r ON r.id = c.run_id;
+DROP TABLE sync_runs_v1;
+DROP TABLE sync_changes_v1;
 )sql";
 
 constexpr std::string_view kRunColumns =
@@ -72,11 +96,11 @@ Decider model_decider(std::shared_ptr<const model::ModelArtifact> model, Segment
     std::vector<std::string> segments;
     std::vector<double> probs(model->classes.size());
     const auto features = static_cast<std::size_t>(model->model.n_features());
+    segments.reserve(customers.size());
     for (const Customer& c : customers) {
       if (c.features.size() != features) {
-        throw Error(ErrorCode::invalid_input,
-                    fmt::format("customer {} has {} features, the model expects {}", c.id, c.features.size(), features),
-                    "sync with a model trained on the CRM's features");
+        segments.emplace_back();
+        continue;
       }
       model->model.predict_proba_row(c.features.data(), probs.data());
       const auto best = static_cast<std::size_t>(std::max_element(probs.begin(), probs.end()) - probs.begin());
@@ -94,7 +118,23 @@ bool in_shard(const std::string& customer_id, int index, int count) {
 }
 
 SyncLedger::SyncLedger(const std::string& path) : db_(std::make_unique<sqlite::Database>(path)) {
+  sqlite::Transaction tx(*db_);
+  const auto scalar = [&](std::string_view sql) {
+    Statement s(*db_, sql);
+    s.step();
+    return s.column_int64(0);
+  };
+  const std::int64_t found = scalar("PRAGMA user_version");
+  if (found > kLedgerVersion) {
+    throw Error(ErrorCode::corrupt, fmt::format("{} is a sync ledger of a newer mlops (version {})", path, found),
+                "upgrade mlops, or point MLOPS_HOME elsewhere");
+  }
+  const bool migrate = found < kLedgerVersion && scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sync_runs'") > 0;
+  if (migrate) db_->exec(kMigrateFrom1);
   db_->exec(kSchema);
+  if (migrate) db_->exec(kCopyFrom1);
+  db_->exec(fmt::format("PRAGMA user_version = {}", kLedgerVersion));
+  tx.commit();
 }
 SyncLedger::~SyncLedger() = default;
 
@@ -106,18 +146,21 @@ SyncRun SyncLedger::create(const SyncRun& run) {
   return *find(run.id);
 }
 
-void SyncLedger::checkpoint(const SyncRun& run, const std::vector<SegmentChange>& changes) {
+void SyncLedger::checkpoint(const SyncRun& run, const std::vector<SegmentChange>& planned) {
   sqlite::Transaction tx(*db_);
   Statement s(*db_, "UPDATE sync_runs SET checkpoint = ?2, read = ?3, changed = ?4, unchanged = ?5, failed = ?6 WHERE id = ?1");
   s.bind(1, run.id).bind(2, run.checkpoint).bind(3, run.read).bind(4, run.changed).bind(5, run.unchanged).bind(6, run.failed);
   s.step();
-  Statement change(*db_, "INSERT OR IGNORE INTO sync_changes(run_id, customer_id, old_segment, new_segment, at)"
+  Statement seq(*db_, "SELECT seq FROM sync_runs WHERE id = ?1");
+  seq.bind(1, run.id);
+  if (!seq.step()) throw Error(ErrorCode::not_found, fmt::format("no sync run '{}' in the ledger", run.id));
+  const std::int64_t run_seq = seq.column_int64(0);
+  Statement change(*db_, "INSERT OR IGNORE INTO sync_changes(run_seq, customer_id, old_segment, new_segment, at)"
                          " VALUES (?1, ?2, ?3, ?4, ?5)");
   const std::int64_t now = now_ms();
-  for (const SegmentChange& c : changes) {
-    if (!c.changed) continue;
+  for (const SegmentChange& c : planned) {
     change.reset();
-    change.bind(1, run.id).bind(2, c.customer_id).bind(3, c.old_segment).bind(4, c.new_segment).bind(5, now).step();
+    change.bind(1, run_seq).bind(2, c.customer_id).bind(3, c.old_segment).bind(4, c.new_segment).bind(5, now).step();
   }
   tx.commit();
 }
@@ -125,6 +168,15 @@ void SyncLedger::checkpoint(const SyncRun& run, const std::vector<SegmentChange>
 void SyncLedger::finish(const std::string& run_id, const std::string& status) {
   Statement s(*db_, "UPDATE sync_runs SET status = ?2, ended_at = ?3 WHERE id = ?1");
   s.bind(1, run_id).bind(2, status).bind(3, now_ms()).step();
+}
+
+std::map<std::string, std::string> SyncLedger::planned_after(const std::string& run_id, const std::string& after) {
+  Statement s(*db_, "SELECT customer_id, new_segment FROM sync_changes"
+                    " WHERE run_seq = (SELECT seq FROM sync_runs WHERE id = ?1) AND customer_id > ?2");
+  s.bind(1, run_id).bind(2, after);
+  std::map<std::string, std::string> out;
+  while (s.step()) out.emplace(s.column_text(0), s.column_text(1));
+  return out;
 }
 
 std::optional<SyncRun> SyncLedger::find(const std::string& run_id) {
@@ -135,7 +187,8 @@ std::optional<SyncRun> SyncLedger::find(const std::string& run_id) {
 }
 
 std::vector<SegmentChange> SyncLedger::changes(const std::string& run_id) {
-  Statement s(*db_, "SELECT customer_id, old_segment, new_segment FROM sync_changes WHERE run_id = ?1 ORDER BY customer_id");
+  Statement s(*db_, "SELECT customer_id, old_segment, new_segment FROM sync_changes"
+                    " WHERE run_seq = (SELECT seq FROM sync_runs WHERE id = ?1) ORDER BY customer_id");
   s.bind(1, run_id);
   std::vector<SegmentChange> out;
   while (s.step()) out.push_back({s.column_text(0), s.column_text(1), s.column_text(2), true});
@@ -150,73 +203,207 @@ std::vector<SyncRun> SyncLedger::list(int limit) {
   return out;
 }
 
-SyncReport run_sync(CrmStore& crm, SyncLedger& ledger, const Decider& decide, const SyncOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
-  SyncReport report;
-  SyncRun& run = report.run;
+namespace {
+
+// A decided batch on its way from the reading stage to the writing stage: the writes it
+// needs and the counts of what needs no write.
+struct Batch {
+  std::vector<SegmentWrite> writes;
+  SyncRun counts;  // read, changed (dry run, or written before a resume), unchanged, failed
+  std::map<std::string, std::int64_t> moves;
+  std::string checkpoint;  // the id to resume after once this batch is written
+};
+
+// A bounded hand-off between the two stages. close() wakes both sides: the reader stops
+// pushing, the writer drains what is queued and stops.
+class BatchQueue {
+ public:
+  explicit BatchQueue(std::size_t capacity) : capacity_(capacity) {}
+
+  bool push(Batch batch) {  // false once closed
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
+    if (closed_) return false;
+    items_.push_back(std::move(batch));
+    changed_.notify_all();
+    return true;
+  }
+
+  std::optional<Batch> pop() {  // nullopt once closed and drained
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return closed_ || !items_.empty(); });
+    if (items_.empty()) return std::nullopt;
+    Batch batch = std::move(items_.front());
+    items_.pop_front();
+    changed_.notify_all();
+    return batch;
+  }
+
+  void close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Batch> items_;
+  std::size_t capacity_;
+  bool closed_ = false;
+};
+
+SyncRun start_or_resume(SyncLedger& ledger, const SyncOptions& o) {
   if (!o.resume_run_id.empty()) {
     auto found = ledger.find(o.resume_run_id);
     if (!found) {
       throw Error(ErrorCode::not_found, fmt::format("no sync run '{}' to resume", o.resume_run_id),
                   "see `mlops crm-sync list` for run ids");
     }
-    run = *found;
-    if (run.status != "RUNNING" && run.status != "FAILED") {
-      throw Error(ErrorCode::conflict, fmt::format("sync run {} is {}, nothing to resume", run.id, run.status));
+    if (found->status != "RUNNING" && found->status != "FAILED") {
+      throw Error(ErrorCode::conflict, fmt::format("sync run {} is {}, nothing to resume", found->id, found->status));
     }
-  } else {
-    run.id = random_hex_id(8);
-    run.crm_url = o.crm_url;
-    run.model_uri = o.model_uri;
-    run.model_version = o.model_version;
-    run.shard = fmt::format("{}/{}", o.shard_index, o.shard_count);
-    run.dry_run = o.dry_run;
-    run.started_at = now_ms();
-    run = ledger.create(run);
+    return *found;
   }
-  try {
-    while (o.limit == 0 || run.read < o.limit) {
-      const std::vector<Customer> page = crm.page(run.checkpoint, o.batch_size);
-      if (page.empty()) break;
-      std::vector<Customer> batch;
-      for (const Customer& c : page) {
-        if (o.limit != 0 && run.read + static_cast<std::int64_t>(batch.size()) >= o.limit) break;
-        if (!in_shard(c.id, o.shard_index, o.shard_count)) continue;
-        if (!o.where_segment.empty() && c.segment != o.where_segment) continue;
-        batch.push_back(c);
-      }
-      const std::vector<std::string> segments = decide(batch);
-      std::vector<SegmentWrite> writes;
-      std::vector<SegmentChange> changes;
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        if (segments[i] == batch[i].segment) {
-          ++run.unchanged;
-          continue;
+  SyncRun run;
+  run.id = random_hex_id(8);
+  run.crm_url = o.crm_url;
+  run.model_uri = o.model_uri;
+  run.model_version = o.model_version;
+  run.shard = fmt::format("{}/{}", o.shard_index, o.shard_count);
+  run.dry_run = o.dry_run;
+  run.started_at = now_ms();
+  return ledger.create(run);
+}
+
+// What a sync run needs to decide a batch.
+struct Planner {
+  const Decider& decide;
+  const SyncOptions& options;
+  const SyncRun& run;
+  // A resumed run's unconfirmed tail: customers it may already have written.
+  std::map<std::string, std::string> written_before;
+  int failures_logged = 0;
+
+  Batch plan(const std::vector<Customer>& customers) {
+    Batch batch;
+    const std::vector<std::string> segments = decide(customers);
+    for (std::size_t i = 0; i < customers.size(); ++i) {
+      const Customer& c = customers[i];
+      const std::string& segment = segments[i];
+      if (segment.empty()) {
+        ++batch.counts.failed;
+        if (failures_logged++ < 5) {
+          logging::event(logging::Level::warn, "customer not synced",
+                         {{"customer_id", c.id}, {"reason", fmt::format("{} features do not fit the model", c.features.size())}});
         }
-        ++report.moves[fmt::format("{} -> {}", batch[i].segment, segments[i])];
-        if (o.dry_run) {
-          ++run.changed;
+      } else if (segment != c.segment) {
+        ++batch.moves[fmt::format("{} -> {}", c.segment, segment)];
+        if (options.dry_run) {
+          ++batch.counts.changed;
         } else {
-          writes.push_back({batch[i].id, segments[i], run.model_version, "sync:" + run.id});
+          batch.writes.push_back({c.id, segment, run.model_version, "sync:" + run.id, false, c.segment});
+        }
+      } else {
+        const auto before = written_before.find(c.id);
+        (before != written_before.end() && before->second == segment) ? ++batch.counts.changed : ++batch.counts.unchanged;
+      }
+    }
+    batch.counts.read = static_cast<std::int64_t>(customers.size());
+    return batch;
+  }
+};
+
+// The reading stage: pages, filters, decides, and records the planned changes in the
+// ledger before handing a batch to the writer. `confirmed` is the writer's progress.
+void read_batches(CrmStore& crm, SyncLedger& ledger, Planner& planner, const std::function<SyncRun()>& confirmed,
+                  BatchQueue& queue) {
+  const SyncOptions& o = planner.options;
+  std::string cursor = planner.run.checkpoint;
+  std::int64_t taken = planner.run.read;
+  while (o.limit == 0 || taken < o.limit) {
+    std::vector<Customer> page = crm.page(cursor, o.batch_size);
+    if (page.empty()) return;
+    const std::string page_end = page.back().id;  // before the customers move out of the page
+    std::vector<Customer> selected;
+    for (Customer& c : page) {
+      if (o.limit != 0 && taken + static_cast<std::int64_t>(selected.size()) >= o.limit) break;
+      if (!in_shard(c.id, o.shard_index, o.shard_count)) continue;
+      if (!o.where_segment.empty() && c.segment != o.where_segment) continue;
+      selected.push_back(std::move(c));
+    }
+    taken += static_cast<std::int64_t>(selected.size());
+    Batch batch = planner.plan(selected);
+    // The checkpoint is the last id of the page, even when filters skipped its end.
+    const bool cut_by_limit = o.limit != 0 && taken >= o.limit;
+    batch.checkpoint = cut_by_limit && !selected.empty() ? selected.back().id : page_end;
+    std::vector<SegmentChange> planned;
+    for (const SegmentWrite& w : batch.writes) planned.push_back({w.customer_id, w.expected_segment, w.segment, true});
+    ledger.checkpoint(confirmed(), planned);
+    const bool last = static_cast<int>(page.size()) < o.batch_size || cut_by_limit;
+    cursor = batch.checkpoint;
+    if (!queue.push(std::move(batch)) || last) return;
+  }
+}
+
+}  // namespace
+
+SyncReport run_sync(const CrmOpener& open_crm, SyncLedger& ledger, const Decider& decide, const SyncOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  SyncReport report;
+  SyncRun& run = report.run;
+  run = start_or_resume(ledger, o);
+  Planner planner{decide, o, run, ledger.planned_after(run.id, run.checkpoint)};
+  std::unique_ptr<CrmStore> reader_crm = open_crm();
+  std::unique_ptr<CrmStore> writer_crm = open_crm();
+
+  std::mutex confirmed_mutex;
+  SyncRun confirmed = run;
+  const auto confirmed_copy = [&] {
+    std::lock_guard lock(confirmed_mutex);
+    return confirmed;
+  };
+  BatchQueue queue(2);
+  std::exception_ptr reader_error;
+  std::thread reader([&] {
+    try {
+      read_batches(*reader_crm, ledger, planner, confirmed_copy, queue);
+    } catch (...) {
+      reader_error = std::current_exception();
+    }
+    queue.close();
+  });
+  const auto stop = [&](const std::string& status) {
+    queue.close();
+    reader.join();
+    ledger.checkpoint(run, {});
+    ledger.finish(run.id, status);
+  };
+  try {
+    while (std::optional<Batch> batch = queue.pop()) {
+      if (!batch->writes.empty()) {
+        for (const SegmentChange& c : writer_crm->write_segments(batch->writes)) {
+          c.changed ? ++run.changed : ++run.unchanged;
         }
       }
-      if (!writes.empty()) {
-        changes = crm.write_segments(writes);  // one transaction (SQLite) or batches (HTTP)
-        for (const SegmentChange& c : changes) c.changed ? ++run.changed : ++run.unchanged;
+      run.read += batch->counts.read;
+      run.changed += batch->counts.changed;
+      run.unchanged += batch->counts.unchanged;
+      run.failed += batch->counts.failed;
+      for (const auto& [move, n] : batch->moves) report.moves[move] += n;
+      run.checkpoint = batch->checkpoint;
+      {
+        std::lock_guard lock(confirmed_mutex);
+        confirmed = run;
       }
-      run.read += static_cast<std::int64_t>(batch.size());
-      // The checkpoint is the last id of the page, even when filters skipped its end.
-      const bool cut_by_limit = o.limit != 0 && run.read >= o.limit;
-      run.checkpoint = cut_by_limit && !batch.empty() ? batch.back().id : page.back().id;
-      ledger.checkpoint(run, changes);
       if (o.progress) o.progress(run);
-      if (static_cast<int>(page.size()) < o.batch_size) break;
     }
   } catch (...) {
-    ledger.finish(run.id, "FAILED");
+    stop("FAILED");
     throw;
   }
-  ledger.finish(run.id, "FINISHED");
+  stop(reader_error ? "FAILED" : "FINISHED");
+  if (reader_error) std::rethrow_exception(reader_error);
   run.status = "FINISHED";
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
@@ -226,20 +413,29 @@ SyncReport rollback_sync(CrmStore& crm, SyncLedger& ledger, const std::string& r
   auto run = ledger.find(run_id);
   if (!run) throw Error(ErrorCode::not_found, fmt::format("no sync run '{}'", run_id), "see `mlops crm-sync list`");
   if (run->status == "ROLLED_BACK") throw Error(ErrorCode::conflict, fmt::format("sync run {} is already rolled back", run_id));
+  if (run->status == "RUNNING") {
+    throw Error(ErrorCode::conflict, fmt::format("sync run {} is still running (or was killed)", run_id),
+                fmt::format("finish it first: mlops crm-sync --resume {}", run_id));
+  }
   SyncReport report;
   std::vector<SegmentWrite> writes;
+  // The ledger holds every planned change; one that never reached the CRM restores as unchanged.
   for (const SegmentChange& c : ledger.changes(run_id)) {
-    writes.push_back({c.customer_id, c.old_segment, run->model_version, "rollback:" + run_id});
-    ++report.moves[fmt::format("{} -> {}", c.new_segment, c.old_segment)];
+    writes.push_back({c.customer_id, c.old_segment, run->model_version, "rollback:" + run_id, false, c.new_segment});
   }
   for (std::size_t done = 0; done < writes.size(); done += 1000) {
     const std::vector<SegmentWrite> chunk(writes.begin() + static_cast<std::ptrdiff_t>(done),
                                           writes.begin() + static_cast<std::ptrdiff_t>(std::min(writes.size(), done + 1000)));
-    crm.write_segments(chunk);
+    for (const SegmentChange& c : crm.write_segments(chunk)) {
+      if (!c.changed) continue;
+      ++report.moves[fmt::format("{} -> {}", c.old_segment, c.new_segment)];
+      ++report.run.changed;
+    }
   }
   ledger.finish(run_id, "ROLLED_BACK");
+  const std::int64_t restored = report.run.changed;
   report.run = *ledger.find(run_id);
-  report.run.changed = static_cast<std::int64_t>(writes.size());
+  report.run.changed = restored;
   return report;
 }
 

@@ -17,11 +17,15 @@ namespace mlops::sqlite { class Database; }
 
 namespace mlops::crm {
 
-// The segment for each customer of a batch (same order).
+// The segment for each customer of a batch (same order); "" for a customer that cannot be
+// decided (counted as failed, left untouched).
 using Decider = std::function<std::vector<std::string>(const std::vector<Customer>&)>;
-// Predicts with `model` and maps with `policy`. Error{invalid_input} when a customer's
-// feature count differs from the model's.
+// Predicts with `model` and maps with `policy`; "" for a customer whose feature count
+// differs from the model's.
 Decider model_decider(std::shared_ptr<const model::ModelArtifact> model, SegmentPolicy policy);
+
+// Opens a connection to the CRM: the sync reads pages on one while it writes on another.
+using CrmOpener = std::function<std::unique_ptr<CrmStore>()>;
 
 // Whether a customer id falls in shard i of n: a stable hash of the id, so shards are
 // disjoint and together complete.
@@ -44,8 +48,11 @@ class SyncLedger {
   explicit SyncLedger(const std::string& path);
   ~SyncLedger();
   SyncRun create(const SyncRun& run);
-  // Records a written batch: the new checkpoint, counts and changes, in one transaction.
-  void checkpoint(const SyncRun& run, const std::vector<SegmentChange>& changes);
+  // Records the changes a batch is about to write (before the CRM sees them, so that a
+  // killed run can still be rolled back) together with the progress confirmed so far.
+  void checkpoint(const SyncRun& run, const std::vector<SegmentChange>& planned);
+  // The planned new segment of each customer after `after` (a resumed run's unconfirmed tail).
+  std::map<std::string, std::string> planned_after(const std::string& run_id, const std::string& after);
   void finish(const std::string& run_id, const std::string& status);
   std::optional<SyncRun> find(const std::string& run_id);
   std::vector<SegmentChange> changes(const std::string& run_id);
@@ -72,10 +79,12 @@ struct SyncReport {
   double seconds = 0;
 };
 
-// Pages through the CRM in id order, decides each batch, writes the changed segments (one
-// write per batch), then checkpoints. A killed run resumes with resume_run_id and writes no
+// Pages through the CRM in id order and decides each batch on one thread while another
+// writes the previous batch's changed segments (one write per batch) — a two-stage
+// pipeline. The ledger records each batch's planned changes before it is written and the
+// progress confirmed after, so a killed run resumes with resume_run_id and writes no
 // customer twice. Error{not_found} for an unknown resume id.
-SyncReport run_sync(CrmStore& crm, SyncLedger& ledger, const Decider& decide, const SyncOptions& options);
+SyncReport run_sync(const CrmOpener& open_crm, SyncLedger& ledger, const Decider& decide, const SyncOptions& options);
 
 // Restores the previous segments of every customer a run changed; marks it ROLLED_BACK.
 SyncReport rollback_sync(CrmStore& crm, SyncLedger& ledger, const std::string& run_id);

@@ -49,6 +49,8 @@ class Statement {
   Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
   Statement& bind(int index, const std::optional<std::string>& value);
   Statement& bind(int index, std::nullptr_t);
+  // Binds without copying: `value` must stay alive until the next reset() or step() ends.
+  Statement& bind_ref(int index, std::string_view value);
   Statement& bind_blob(int index, const void* data, std::size_t size);
 
   // Advances; true while a row is available. Throws Error{io}, or Error{conflict} on a

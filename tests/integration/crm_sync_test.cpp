@@ -2,7 +2,11 @@
 
 #include <signal.h>
 
+#include <fmt/format.h>
+
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -11,6 +15,8 @@
 #include "libmlops/crm/sync_job.hpp"
 #include "libmlops/sqlite/database.hpp"
 #include "tests/support/support.hpp"
+
+#include <httplib.h>  // last: its <resolv.h> defines a macro `_res` that breaks Eigen
 
 using namespace mlops;
 using nlohmann::json;
@@ -115,9 +121,14 @@ TEST_SUITE("integration/crm_sync") {
     const auto killed = *ledger.find(run_id);
     CHECK(killed.status == "RUNNING");
     CHECK(killed.read < 60001);
+    const auto refused = p.run({"crm-sync", "--crm", p.crm, "rollback", run_id});
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.err.find("--resume " + run_id) != std::string::npos);  // tells what to do instead
     const json resumed = p.sync({"--resume", run_id, "--batch-size", "200"});
     CHECK(resumed["run_id"] == run_id);
     CHECK(resumed["read"] == 60001);
+    CHECK(resumed["changed"] == 60001);  // including those the killed attempt wrote
+    CHECK(resumed["unchanged"] == 0);
     CHECK(p.scalar("SELECT COUNT(*) FROM customers WHERE segment = 'Unassigned'") == 0);
     CHECK(p.scalar("SELECT COUNT(*) FROM (SELECT customer_id FROM segment_history GROUP BY customer_id HAVING COUNT(*) > 1)") == 0);
     CHECK(p.scalar("SELECT COUNT(*) FROM segment_history") == 60001);
@@ -139,5 +150,122 @@ TEST_SUITE("integration/crm_sync") {
     CHECK(report["changed"] == 1001);
     CHECK(p.scalar("SELECT COUNT(*) FROM customers WHERE segment = 'Unassigned'") == 0);
     CHECK(p.scalar("SELECT COUNT(*) FROM segment_history") == 1001);
+  }
+}
+
+namespace {
+// A batch CRM in the test process that fails on purpose: "flaky" answers 500 to every
+// first attempt of a write and then applies it; "error" always 500; "garbage" answers
+// HTML; "slow" answers after the client's timeout. Pages are served normally. Records
+// what it applied and the most write calls it saw in flight at once.
+struct FlakyBatchCrm {
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  std::mutex mutex;
+  std::map<std::string, std::string> segments;  // customer -> segment
+  std::map<std::string, int> applied;           // customer -> times written
+  std::set<std::string> failed_once;
+  int in_flight = 0, max_in_flight = 0;
+
+  FlakyBatchCrm(const std::string& mode, int customers) {
+    for (int i = 0; i < customers; ++i) segments[fmt::format("C{:05}", i)] = "Unassigned";
+    server.Get("/customers", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string after = req.get_param_value("after");
+      const std::size_t limit = std::stoul(req.get_param_value("limit"));
+      json page = json::array();
+      std::lock_guard lock(mutex);
+      for (auto it = segments.upper_bound(after); it != segments.end() && page.size() < limit; ++it) {
+        page.push_back({{"user_id", it->first}, {"name", it->first}, {"segment", it->second},
+                        {"features", std::vector<double>(10, 5.0 + static_cast<double>(it->first.back() - '0'))}});
+      }
+      res.set_content(json{{"customers", page}}.dump(), "application/json");
+    });
+    server.Post("/customers/segments", [this, mode](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(mutex);
+        max_in_flight = std::max(max_in_flight, ++in_flight);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // long enough for calls to overlap
+      const json updates = json::parse(req.body).at("updates");
+      std::lock_guard lock(mutex);
+      --in_flight;
+      const std::string key = updates.front().at("user_id");
+      if (mode == "error" || (mode == "flaky" && failed_once.insert(key).second)) {
+        res.status = 500;
+        res.set_content(R"({"error":{"message":"deadlock detected"}})", "application/json");
+        return;
+      }
+      if (mode == "garbage") return res.set_content("<html>maintenance</html>", "text/html");
+      if (mode == "slow") std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      json results = json::array();
+      for (const json& u : updates) {
+        const std::string id = u.at("user_id");
+        const std::string old = segments.at(id);
+        segments[id] = u.at("ai_segment");
+        ++applied[id];
+        results.push_back({{"user_id", id}, {"status", old == segments[id] ? "unchanged" : "updated"},
+                           {"old_segment", old}, {"new_segment", segments[id]}});
+      }
+      res.set_content(json{{"results", results}}.dump(), "application/json");
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) std::this_thread::yield();
+  }
+  ~FlakyBatchCrm() {
+    server.stop();
+    thread.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+  int total_applied() {
+    std::lock_guard lock(mutex);
+    int n = 0;
+    for (const auto& [id, times] : applied) n += times;
+    return n;
+  }
+};
+}  // namespace
+
+TEST_SUITE("integration/crm_sync") {
+  TEST_CASE("over HTTP: 500s are retried with backoff, calls run --concurrency at a time, each customer written once") {
+    SyncProject p(10);
+    FlakyBatchCrm crm("flaky", 2000);
+    const auto r = p.run({"crm-sync", "--crm", crm.url(), "--batch-size", "1000", "--concurrency", "4", "--json"});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const json report = json::parse(r.out);
+    CHECK(report["read"] == 2000);
+    CHECK(report["changed"].get<int>() + report["unchanged"].get<int>() == 2000);
+    CHECK(crm.total_applied() == static_cast<int>(report["changed"].get<int>()));
+    for (const auto& [id, times] : crm.applied) CHECK(times == 1);
+    CHECK(crm.max_in_flight > 1);
+    CHECK(crm.max_in_flight <= 4);
+  }
+
+  TEST_CASE("over HTTP: a CRM answering 500, garbage, slowly or not at all fails the run clearly, nothing half-written") {
+    SyncProject p(10);
+    for (const auto& [mode, message] : std::vector<std::pair<std::string, std::string>>{
+             {"error", "answered 500"}, {"garbage", "not JSON"}, {"slow", "did not answer"}}) {
+      CAPTURE(mode);
+      FlakyBatchCrm crm(mode, 300);
+      const auto r = test::run_cli({"crm-sync", "--crm", crm.url(), "--concurrency", "2"}, p.home, p.dir.path(),
+                                   {"CRM_TIMEOUT=0.5"});
+      CHECK(r.exit_code == 1);
+      CHECK(r.err.find(message) != std::string::npos);
+      if (mode != "slow") CHECK(crm.total_applied() == 0);
+      const auto runs = crm::SyncLedger(p.home + "/crm_sync.db").list(1);
+      REQUIRE(runs.size() == 1);
+      CHECK(runs[0].status == "FAILED");
+      CHECK(runs[0].changed == 0);
+    }
+    int closed_port = 0;
+    {
+      FlakyBatchCrm gone("error", 1);
+      closed_port = gone.port;
+    }
+    const auto r = p.run({"crm-sync", "--crm", "http://127.0.0.1:" + std::to_string(closed_port)});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("cannot reach") != std::string::npos);
   }
 }

@@ -2,6 +2,8 @@
 
 #include "libmlops/crm/segment_policy.hpp"
 #include "libmlops/crm/sqlite_crm_store.hpp"
+#include "libmlops/crm/sync_job.hpp"
+#include "libmlops/sqlite/database.hpp"
 #include "tests/support/support.hpp"
 
 using namespace mlops;
@@ -127,5 +129,47 @@ TEST_SUITE("unit/crm/SegmentPolicy") {
     } catch (const Error& e) {
       CHECK(contains(e.what(), "p.yml:2: class 'yes_churn' is not one of the model's classes (0, 1)"));
     }
+  }
+}
+
+TEST_SUITE("unit/crm/SyncLedger") {
+  TEST_CASE("a version-1 ledger (changes keyed by run id) is migrated with every run and change kept") {
+    test::TempDir dir;
+    const std::string path = dir.file("crm_sync.db");
+    {
+      sqlite::Database db(path);
+      db.exec(R"sql(
+        CREATE TABLE sync_runs (id TEXT PRIMARY KEY, crm_url TEXT NOT NULL, model_uri TEXT NOT NULL,
+          model_version TEXT NOT NULL, shard TEXT NOT NULL, status TEXT NOT NULL, dry_run INTEGER NOT NULL,
+          started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL DEFAULT 0, checkpoint TEXT NOT NULL DEFAULT '',
+          read INTEGER NOT NULL DEFAULT 0, changed INTEGER NOT NULL DEFAULT 0, unchanged INTEGER NOT NULL DEFAULT 0,
+          failed INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE sync_changes (run_id TEXT NOT NULL, customer_id TEXT NOT NULL, old_segment TEXT NOT NULL,
+          new_segment TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (run_id, customer_id)) WITHOUT ROWID;
+        INSERT INTO sync_runs(id, crm_url, model_uri, model_version, shard, status, dry_run, started_at, read, changed)
+          VALUES ('old1', 'sqlite:crm.db', 'models:/M/1', 'v1', '0/1', 'FINISHED', 0, 100, 3, 2);
+        INSERT INTO sync_changes VALUES ('old1', 'CUST001', 'Unassigned', 'A', 100), ('old1', 'CUST002', 'Unassigned', 'B', 100);
+      )sql");
+    }
+    for (int open = 0; open < 2; ++open) {  // the second open finds version 2 and changes nothing
+      SyncLedger ledger(path);
+      const auto run = ledger.find("old1");
+      REQUIRE(run);
+      CHECK(run->read == 3);
+      CHECK(run->changed == 2);
+      const auto changes = ledger.changes("old1");
+      REQUIRE(changes.size() == 2);
+      CHECK(changes[1].customer_id == "CUST002");
+      CHECK(changes[1].new_segment == "B");
+    }
+    SyncLedger ledger(path);
+    SyncRun next;
+    next.id = "new1";
+    next.started_at = 200;
+    ledger.create(next);
+    ledger.checkpoint(*ledger.find("new1"), {{"CUST003", "Unassigned", "A", true}});
+    CHECK(ledger.changes("new1").size() == 1);
+    CHECK(ledger.changes("old1").size() == 2);
+    CHECK(ledger.list().front().id == "new1");
   }
 }
