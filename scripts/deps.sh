@@ -9,11 +9,12 @@ packages=(
   g++ cmake make pkg-config
   libcli11-dev libeigen3-dev liblbfgspp-dev libfmt-dev libsqlite3-dev nlohmann-json3-dev doctest-dev
   libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
-  prometheus clang
+  prometheus prometheus-pushgateway chromium clang
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
-# npm tools the tests run (an OpenAPI validator), pinned.
-npm_tools=("@redocly/cli@2.77.0")
+# npm tools the tests run, pinned: an OpenAPI validator, Grafana's dashboard types with the
+# TypeScript compiler that checks against them, and a Chromium driver (no browser download).
+npm_tools=("@redocly/cli@2.77.0" "@grafana/schema@13.2.3" "typescript@5.9.3" "playwright-core@1.65.1")
 
 # Extra groups: `deps.sh bench` adds what bench/ compares against.
 for group in "$@"; do
@@ -50,10 +51,17 @@ else
   echo "deps: installed ${#missing[@]} Debian package(s)"
 fi
 
-if [ -x "$root/.tools/node_modules/.bin/redocly" ]; then
-  echo "deps: npm tools present"
+missing_npm=()
+for tool in "${npm_tools[@]}"; do
+  name=${tool%@*}
+  version=${tool##*@}
+  installed=$(node -p "require('$root/.tools/node_modules/$name/package.json').version" 2>/dev/null || true)
+  [ "$installed" = "$version" ] || missing_npm+=("$tool")
+done
+if [ ${#missing_npm[@]} -eq 0 ]; then
+  echo "deps: all ${#npm_tools[@]} npm tools present"
 else
-  echo "deps: installing ${npm_tools[*]} into .tools/"
+  echo "deps: installing ${missing_npm[*]} into .tools/"
   mkdir -p "$root/.tools"
   npm install --prefix "$root/.tools" --no-audit --no-fund --loglevel=error "${npm_tools[@]}" >/dev/null
 fi

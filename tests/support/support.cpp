@@ -55,9 +55,11 @@ std::vector<std::string> environment_with(const std::string& home, const std::ve
   return env;
 }
 
-int spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& cwd,
-          const std::string& out_file, const std::string& err_file) {
-  std::vector<std::string> argv_store = {MLOPS_BINARY};
+}  // namespace
+
+int spawn_program(const std::string& program, const std::vector<std::string>& args, const std::vector<std::string>& env,
+                  const std::string& cwd, const std::string& out_file, const std::string& err_file) {
+  std::vector<std::string> argv_store = {program};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());
@@ -73,10 +75,16 @@ int spawn(const std::vector<std::string>& args, const std::vector<std::string>& 
   posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, MLOPS_BINARY, &actions, nullptr, argv.data(), envp.data());
+  const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("posix_spawn failed");
+  if (rc != 0) throw std::runtime_error("cannot start " + program);
   return pid;
+}
+
+namespace {
+int spawn(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& cwd,
+          const std::string& out_file, const std::string& err_file) {
+  return spawn_program(MLOPS_BINARY, args, env, cwd, out_file, err_file);
 }
 }  // namespace
 

@@ -254,9 +254,11 @@ void crm_segment_update(ServiceState& state, const httplib::Request& req, httpli
     fields.insert(fields.begin(), {{"customer_id", id}, {"request_id", request_id}});
     logging::event(logging::Level::info, what, fields);
   };
+  // Every answer is counted once in prediction_requests_total, failures included.
   const auto fail = [&](int status, std::string_view code, const std::string& message, const json& details = nullptr) {
     write_error(res, status, code, message, details);
     state.metrics.record_crm_update("none", "error");
+    state.metrics.record_prediction(label, "/crm_segment_update", status, seconds_since(start));
     step("crm update failed", {{"status", std::to_string(status)}, {"error", message}});
   };
   if (!authorized(state, req)) {
@@ -323,6 +325,7 @@ void crm_segment_update(ServiceState& state, const httplib::Request& req, httpli
     const char* code = status == 503 ? "crm_unavailable" : status == 504 ? "crm_timeout" : status == 404 ? "unknown_customer"
                        : status == 422 ? "invalid" : "crm_error";
     fail(status, code, e.what());
+    return;
   }
   state.metrics.record_prediction(label, "/crm_segment_update", res.status, seconds_since(start));
 }
