@@ -198,4 +198,37 @@ std::string ServingMetrics::scrape() {
   return prometheus::TextSerializer().Serialize(families);
 }
 
+MetricsSnapshot ServingMetrics::snapshot() {
+  MetricsSnapshot out;
+  const auto label = [](const prometheus::ClientMetric& m, const std::string& name) {
+    for (const auto& l : m.label) {
+      if (l.name == name) return l.value;
+    }
+    return std::string();
+  };
+  for (const prometheus::MetricFamily& family : impl_->registry->Collect()) {
+    for (const prometheus::ClientMetric& m : family.metric) {
+      if (family.name == "prediction_requests_total") {
+        out.predictions_by_version[label(m, "model_version")] += m.counter.value;
+        out.predictions_by_status[label(m, "status")] += m.counter.value;
+      } else if (family.name == "crm_segment_updates_total") {
+        out.crm_updates[label(m, "segment") + "|" + label(m, "result")] += m.counter.value;
+      } else if (family.name == "prediction_class_total") {
+        out.classes[label(m, "class")] += m.counter.value;
+      } else if (family.name == "prediction_latency_seconds") {
+        const auto& buckets = m.histogram.bucket;
+        if (out.latency_bounds.empty()) {
+          for (const auto& b : buckets) out.latency_bounds.push_back(b.upper_bound);
+          out.latency_cumulative.assign(buckets.size(), 0);
+        }
+        for (std::size_t i = 0; i < buckets.size() && i < out.latency_cumulative.size(); ++i) {
+          out.latency_cumulative[i] += static_cast<double>(buckets[i].cumulative_count);
+        }
+        out.latency_sum += m.histogram.sample_sum;
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace mlops::observability

@@ -2,6 +2,7 @@
 // rendered as Prometheus text. prometheus-cpp stays behind this header.
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,6 +17,18 @@ struct ModelInfo {
   std::string version;  // the model_version label (the artifact's version tag)
   std::string uri;
   std::string sha256;
+};
+
+// The headline numbers of the serving metrics since the server started (for the built-in
+// dashboard): totals, not rates — a reader computes rates from two snapshots.
+struct MetricsSnapshot {
+  std::map<std::string, double> predictions_by_version;  // prediction requests answered per model version
+  std::map<std::string, double> predictions_by_status;   // ... per HTTP status
+  std::map<std::string, double> crm_updates;              // "segment|result" -> updates
+  std::map<std::string, double> classes;                  // predicted class -> rows
+  std::vector<double> latency_bounds;                     // bucket upper bounds in seconds (+Inf last)
+  std::vector<double> latency_cumulative;                 // requests at or under each bound, all versions
+  double latency_sum = 0;                                 // seconds
 };
 
 // Thread-safe. Label values are bounded by construction: routes not paths, versions of
@@ -44,6 +57,7 @@ class ServingMetrics {
 
   // The text exposition format (version 0.0.4), process_* metrics included.
   std::string scrape();
+  MetricsSnapshot snapshot();
 
  private:
   struct Impl;

@@ -127,6 +127,12 @@ json openapi_document() {
   paths["/metrics"]["get"] = operation(
       "Prometheus metrics", "metrics",
       {{"200", {{"description", "Text exposition format 0.0.4"}, {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}}});
+  paths["/dashboard"]["get"] = operation(
+      "The built-in live dashboard (one self-contained HTML page)", "dashboard",
+      {{"200", {{"description", "HTML page"}, {"content", {{"text/html", {{"schema", {{"type", "string"}}}}}}}}}});
+  paths["/dashboard/stats"]["get"] = operation(
+      "The dashboard's data: prediction, CRM update and latency totals since start, with the health status", "dashboardStats",
+      {{"200", reply("Totals", ref("Status"))}});
   paths["/openapi.json"]["get"] = operation("This document", "openapi", {{"200", reply("OpenAPI 3", ref("Status"))}});
   paths["/crm_segment_update"]["post"] = operation(
       "CRM features -> predict -> segment policy -> write the segment back", "crmSegmentUpdate",

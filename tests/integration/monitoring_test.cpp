@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -256,5 +257,35 @@ TEST_SUITE("integration/monitoring") {
       }, std::chrono::seconds(10)));
     }
     CHECK(prometheus.scalar("count(ALERTS{alertname=\"PredictionErrorRatioHigh\", instance!=\"" + down + "\"})") == -1);
+  }
+}
+
+TEST_SUITE("integration/monitoring") {
+  TEST_CASE("the built-in /dashboard shows live numbers in headless Chromium") {
+    test::TempDir dir;
+    const std::string home = dir.file("home");
+    const auto cli = [&](const std::vector<std::string>& args) { return test::run_cli(args, home, dir.path()); };
+    REQUIRE(cli({"train", "--n-samples", "500", "--register", "--stage", "Production", "-o", dir.file("m1.json")}).exit_code == 0);
+    REQUIRE(cli({"train", "--n-samples", "400", "--model-version", "v2.0.0-canary", "--register", "-o", dir.file("m2.json")}).exit_code == 0);
+    const std::string crm = "sqlite:" + dir.file("crm.db");
+    REQUIRE(cli({"crm", "--crm", crm, "init", "--customers", "20"}).exit_code == 0);
+    test::ServerProcess server(home, {"--canary-uri", "models:/ChurnPredictionModel/2", "--canary-weight", "0.5", "--crm", crm});
+
+    // The screenshot is kept as a test artifact: build/tests/artifacts/dashboard.png.
+    std::filesystem::create_directories("artifacts");
+    const std::string screenshot = std::filesystem::absolute("artifacts/dashboard.png").string();
+    std::filesystem::remove(screenshot);
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    const int pid = test::spawn_program(
+        "/usr/bin/node",
+        {std::string(MLOPS_SOURCE_DIR) + "/tests/monitoring/dashboard_page.mjs", std::string(MLOPS_SOURCE_DIR) + "/.tools",
+         "http://127.0.0.1:" + std::to_string(server.port()), screenshot},
+        env, dir.path(), dir.file("node.out"), dir.file("node.err"));
+    const int code = test::wait_exit_code(pid);
+    INFO(test::read_text(dir.file("node.out")));
+    INFO(test::read_text(dir.file("node.err")));
+    CHECK(code == 0);
+    CHECK(std::filesystem::file_size(screenshot) > 10000);
   }
 }

@@ -374,11 +374,11 @@ TEST_SUITE("integration/serve") {
     const json doc = body_of(c.Get("/openapi.json"));
     for (const char* path : {"/predict", "/invocations", "/health", "/live", "/ready", "/metrics", "/admin/reload",
                              "/v2/health/live", "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/infer",
-                             "/crm_segment_update"}) {
+                             "/crm_segment_update", "/dashboard", "/dashboard/stats"}) {
       CAPTURE(path);
       CHECK(doc["paths"].contains(path));
     }
-    CHECK(body_of(c.Get("/"))["routes"].size() == 14);
+    CHECK(body_of(c.Get("/"))["routes"].size() == 15);
     test::TempDir io;
     const std::string file = io.write("openapi.json", doc.dump(2));
     const std::string redocly = std::string(MLOPS_SOURCE_DIR) + "/.tools/node_modules/.bin/redocly";

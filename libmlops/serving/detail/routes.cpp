@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <random>
 
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/log.hpp"
 #include "libmlops/crm/crm_store.hpp"
+#include "libmlops/serving/detail/dashboard.hpp"
 #include "libmlops/serving/detail/state.hpp"
 #include "libmlops/serving/request.hpp"
 
@@ -198,6 +200,23 @@ json health(ServiceState& state) {
     j["canary"] = nullptr;
   }
   return j;
+}
+
+// The built-in dashboard's data: totals since start (the page computes rates between polls).
+json dashboard_stats(ServiceState& state) {
+  const observability::MetricsSnapshot m = state.metrics.snapshot();
+  json crm_updates = json::array();
+  for (const auto& [key, count] : m.crm_updates) {
+    const std::size_t bar = key.find('|');
+    crm_updates.push_back({{"segment", key.substr(0, bar)}, {"result", key.substr(bar + 1)}, {"count", count}});
+  }
+  json bounds = json::array();
+  for (double b : m.latency_bounds) bounds.push_back(std::isinf(b) ? json(nullptr) : json(b));  // JSON has no +Inf
+  return {{"health", health(state)},
+          {"predictions", {{"by_version", m.predictions_by_version}, {"by_status", m.predictions_by_status}}},
+          {"crm_updates", crm_updates},
+          {"classes", m.classes},
+          {"latency", {{"bounds", bounds}, {"cumulative", m.latency_cumulative}, {"sum", m.latency_sum}}}};
 }
 
 json v2_metadata(const LoadedModel& m) {
@@ -397,7 +416,7 @@ void install_routes(httplib::Server& server, ServiceState& state) {
     write_json(res, {{"service", "mlops serve"},
                      {"routes",
                       {"POST /predict", "POST /invocations", "GET /health", "GET /live", "GET /ready", "GET /metrics",
-                       "POST /crm_segment_update?customer_id=ID", "POST /admin/reload", "GET /openapi.json", "GET /v2/health/live", "GET /v2/health/ready",
+                       "POST /crm_segment_update?customer_id=ID", "POST /admin/reload", "GET /openapi.json", "GET /dashboard", "GET /v2/health/live", "GET /v2/health/ready",
                        "GET /v2/models/{name}", "GET /v2/models/{name}/ready", "POST /v2/models/{name}/infer"}},
                      {"docs", "GET /openapi.json"}});
   }));
@@ -416,6 +435,12 @@ void install_routes(httplib::Server& server, ServiceState& state) {
   }));
   server.Get("/metrics", route("/metrics", [&state](const httplib::Request&, httplib::Response& res) {
     res.set_content(state.metrics.scrape(), "text/plain; version=0.0.4; charset=utf-8");
+  }));
+  server.Get("/dashboard", route("/dashboard", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(kDashboardHtml), "text/html; charset=utf-8");
+  }));
+  server.Get("/dashboard/stats", route("/dashboard/stats", [&state](const httplib::Request&, httplib::Response& res) {
+    write_json(res, dashboard_stats(state));
   }));
   server.Get("/openapi.json", route("/openapi.json", [](const httplib::Request&, httplib::Response& res) {
     static const std::string document = openapi_document().dump(2);
