@@ -6,6 +6,7 @@
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
+#include "cli/push_metrics.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/crm/sqlite_crm_store.hpp"
 #include "libmlops/crm/sync_job.hpp"
@@ -108,6 +109,15 @@ int run_crm_sync(SyncCliOptions& opt, Context& ctx) {
   crm::SyncLedger ledger(ledger_path(ctx));
   const crm::SyncReport report = crm::run_sync(open_crm, ledger, crm::model_decider(model, policy), o);
   progress.finish();
+  if (!o.dry_run) {
+    const crm::SyncRun& run = report.run;
+    push_job_metrics(ctx, "mlops_crm_sync", {{"shard", fmt::format("{}_of_{}", o.shard_index, o.shard_count)}},
+                     {{"crm_sync_customers_read", "Customers the last sync read", static_cast<double>(run.read)},
+                      {"crm_sync_customers_changed", "Customers whose segment the last sync changed", static_cast<double>(run.changed)},
+                      {"crm_sync_customers_unchanged", "Customers the last sync left as they were", static_cast<double>(run.unchanged)},
+                      {"crm_sync_customers_failed", "Customers the last sync could not decide", static_cast<double>(run.failed)}},
+                     report.seconds);
+  }
   print_report(report, ctx);
   return kExitOk;
 }

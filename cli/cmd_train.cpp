@@ -5,6 +5,7 @@
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
+#include "cli/push_metrics.hpp"
 #include "libmlops/registry/tracking.hpp"
 
 namespace mlops::cli {
@@ -77,6 +78,12 @@ int run_train(TrainOptions opt, Context& ctx) {
     reg = registry::register_artifact(store, s.artifacts_dir(), a, tracked.stored_path, ro);
   }
   const bool refused = reg && !reg->registered;
+  push_job_metrics(ctx, "mlops_train", {{"model", spec.name}},
+                   {{"train_rows", "Rows the last run trained on", a.data["rows"].get<double>()},
+                    {"train_accuracy", "Accuracy of the last trained model on its evaluation split", a.metrics.accuracy},
+                    {"train_registered", "1 when the last run's model was registered, 0 when the gate refused it or it was not asked",
+                     reg && reg->registered ? 1.0 : 0.0}},
+                   tracked.trained.fit_seconds + tracked.trained.load_seconds);
 
   if (ctx.json) {
     nlohmann::json j = {{"run_id", tracked.run.id},

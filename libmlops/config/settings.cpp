@@ -30,6 +30,7 @@ const std::vector<SettingSpec>& known_settings() {
       {"CRM_URL", "sqlite:crm.db", "the CRM: sqlite:PATH (embedded) or http://HOST:PORT"},
       {"CRM_TIMEOUT", "5", "seconds a CRM call may take before it fails (504)"},
       {"SEGMENT_POLICY", "", "segment policy YAML; empty = class 1 -> Churn_Risk_AI, else Normal_Segment_AI"},
+      {"PUSHGATEWAY_URL", "", "when set, train and crm-sync push their run metrics to this Prometheus Pushgateway"},
   };
   return specs;
 }

@@ -181,6 +181,19 @@ TEST_SUITE("integration/monitoring") {
       REQUIRE(failing.Post(("/crm_segment_update?customer_id=" + id).c_str(), "", "text/plain")->status == 503);
       sent += 3;
     };
+    // Batch jobs push their run metrics to the Pushgateway, which Prometheus scrapes.
+    const std::vector<std::string> push_env = {"PUSHGATEWAY_URL=http://127.0.0.1:" + std::to_string(pushgateway_port)};
+    const auto synced = test::run_cli({"crm-sync", "--crm", crm, "--json"}, home, dir.path(), push_env);
+    REQUIRE(synced.exit_code == 0);
+    CHECK(synced.err.find("warning") == std::string::npos);
+    REQUIRE(test::run_cli({"train", "--n-samples", "300", "-o", dir.file("m3.json")}, home, dir.path(), push_env).exit_code == 0);
+    REQUIRE(wait_for([&] { return prometheus.scalar("crm_sync_customers_read{job=\"mlops_crm_sync\", shard=\"0_of_1\"}") == 21; },
+                     std::chrono::seconds(15)));
+    const double accuracy = prometheus.scalar("train_accuracy{job=\"mlops_train\", model=\"ChurnPredictionModel\"}");
+    CHECK(accuracy > 0.5);
+    CHECK(accuracy <= 1);
+    CHECK(prometheus.scalar("train_rows{job=\"mlops_train\"}") == 300);
+
     wave(1);
     const std::string total = "sum(prediction_requests_total)";
     REQUIRE(wait_for([&] { return prometheus.scalar(total) == sent; }, std::chrono::seconds(15)));
@@ -261,6 +274,14 @@ TEST_SUITE("integration/monitoring") {
 }
 
 TEST_SUITE("integration/monitoring") {
+  TEST_CASE("a Pushgateway that is down does not fail the job: one warning line") {
+    test::TempDir dir;
+    const auto r = test::run_cli({"train", "--n-samples", "200", "-o", dir.file("m.json")}, dir.file("home"), dir.path(),
+                                 {"PUSHGATEWAY_URL=http://127.0.0.1:" + std::to_string(free_port())});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find("warning: run metrics not pushed: cannot reach http://127.0.0.1:") != std::string::npos);
+  }
+
   TEST_CASE("the built-in /dashboard shows live numbers in headless Chromium") {
     test::TempDir dir;
     const std::string home = dir.file("home");
