@@ -115,6 +115,7 @@ std::optional<std::vector<SegmentChange>> HttpCrmStore::write_chunk(http::Client
   // Setting a segment is idempotent, so a batch is safe to retry.
   const http::Response r = client.post_json("/customers/segments", {{"updates", updates}}, true);
   if (r.status == 404 && batch_api_ != true) return std::nullopt;
+  if (r.status == 404) throw Error(ErrorCode::not_found, crm_error(r, "POST /customers/segments").what());  // a customer
   if (r.status != 200) throw crm_error(r, "POST /customers/segments");
   std::vector<SegmentChange> changes;
   for (const auto& result : field<nlohmann::json>(r.json("POST /customers/segments"), "results", "POST /customers/segments")) {
