@@ -77,6 +77,11 @@ Response Client::post_json(const std::string& path, const nlohmann::json& body, 
                       [&] { return impl_->client->Post(path.c_str(), text, "application/json"); });
 }
 
+Response Client::post(const std::string& path, const std::string& body, const std::string& content_type) {
+  return with_retries(impl_->options, base_url_ + path, false,
+                      [&] { return impl_->client->Post(path.c_str(), body, content_type.c_str()); });
+}
+
 Response Client::put(const std::string& path, const std::string& body, const std::string& content_type) {
   return with_retries(impl_->options, base_url_ + path, true,
                       [&] { return impl_->client->Put(path.c_str(), body, content_type.c_str()); });

@@ -34,6 +34,7 @@ class Client {
   // GETs are retried; POSTs only when `idempotent`.
   Response get(const std::string& path);
   Response post_json(const std::string& path, const nlohmann::json& body, bool idempotent = false);
+  Response post(const std::string& path, const std::string& body, const std::string& content_type);
   // PUT replaces a resource, so it is retried.
   Response put(const std::string& path, const std::string& body, const std::string& content_type);
   const std::string& base_url() const { return base_url_; }

@@ -1,0 +1,113 @@
+// cli: `mlops eval-rubric` — grade a workspace against the course rubric (M6).
+#include <fmt/format.h>
+
+#include <sstream>
+
+#include "cli/command.hpp"
+#include "cli/output.hpp"
+#include "libmlops/core/error.hpp"
+#include "libmlops/core/fs.hpp"
+#include "libmlops/rubric/runner.hpp"
+
+namespace mlops::cli {
+namespace {
+
+struct EvalOptions {
+  std::string rubric = "rubric/rubric.yml";
+  std::string workspace = ".";
+  std::string server, crm, prometheus, mlflow, only, format = "table", out, lang = "en", manual;
+  std::vector<std::string> vars;
+  std::optional<double> fail_under;
+  double timeout = 10;
+  int jobs = 4;
+};
+
+std::string render_table(const rubric::Results& r) {
+  const bool zh = r.lang == "zh-TW";
+  std::string text;
+  for (const rubric::ModuleResult& m : r.modules) {
+    text += fmt::format("{} {} — {:.0f}% ({:g}/{:g} points, weight {:g})\n", m.id, m.title, m.score, m.earned, m.points, m.weight);
+    Table t({"", zh ? "項目" : "criterion", zh ? "得分" : "points", zh ? "說明" : "detail"});
+    for (const rubric::CriterionResult& c : m.criteria) {
+      const std::string mark = c.status == "pass" ? "PASS" : c.status == "fail" ? "FAIL" : "HAND";
+      t.add_row({mark, c.id + " " + c.text, fmt::format("{:g}/{:g}", c.earned, c.points), c.status == "pass" ? "" : c.reason});
+    }
+    text += t.render(2) + "\n";
+  }
+  text += fmt::format("{} {:.1f}% ({} {:g}%): {}\n", zh ? "總分" : "Total", r.score, zh ? "門檻" : "pass mark", r.threshold,
+                      r.passed ? (zh ? "通過 PASS" : "PASS") : (zh ? "未通過 FAIL" : "FAIL"));
+  return text;
+}
+
+int run(const EvalOptions& opt, Context& ctx) {
+  if (opt.lang != "en" && opt.lang != "zh-TW") throw Error(ErrorCode::invalid_input, "--lang is en or zh-TW");
+  const rubric::Rubric rubric = rubric::load_rubric(opt.rubric);
+  rubric::RunOptions o;
+  o.workspace = opt.workspace;
+  o.lang = opt.lang;
+  o.timeout_seconds = opt.timeout;
+  o.jobs = opt.jobs;
+  o.fail_under = opt.fail_under.value_or(-1);
+  if (!opt.manual.empty()) o.manual = rubric::load_manual_scores(opt.manual);
+  for (const auto& [name, value] : {std::pair{"server", opt.server}, {"crm", opt.crm}, {"prometheus", opt.prometheus}, {"mlflow", opt.mlflow}}) {
+    if (!value.empty()) o.variables[name] = value;
+  }
+  for (const std::string& v : opt.vars) {
+    const std::size_t eq = v.find('=');
+    if (eq == std::string::npos || eq == 0) throw Error(ErrorCode::invalid_input, fmt::format("--var '{}' is not NAME=VALUE", v));
+    o.variables[v.substr(0, eq)] = v.substr(eq + 1);
+  }
+  std::istringstream only(opt.only);
+  for (std::string id; std::getline(only, id, ',');) {
+    if (!id.empty()) o.only.insert(id);
+  }
+  const rubric::Results results = rubric::run_rubric(rubric, o);
+  const std::string format = ctx.json ? "json" : opt.format;
+  const std::string text = format == "json" ? rubric::to_json(results).dump(2) + "\n" : render_table(results);
+  if (opt.out.empty()) {
+    print(text);
+  } else {
+    write_file_atomic(opt.out, text);
+    if (!ctx.quiet) std::fprintf(stderr, "%s: %.1f%% (%s) -> %s\n", opt.rubric.c_str(), results.score, results.passed ? "pass" : "fail", opt.out.c_str());
+  }
+  return results.passed ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+Command add_eval_rubric_command(CLI::App& root, Globals& globals) {
+  auto opt = std::make_shared<EvalOptions>();
+  CLI::App* app = root.add_subcommand("eval-rubric", "Grade a workspace against the course rubric (M6)");
+  app->footer(
+      "Exit codes: 0 passed, 1 below the pass mark, 2 a usage or rubric error.\n"
+      "Examples: mlops eval-rubric --server http://127.0.0.1:8000\n"
+      "          mlops eval-rubric --only M2,M4 --lang zh-TW\n"
+      "          mlops eval-rubric --format json --out results.json   (the input of `mlops badge`)");
+  app->add_option("--rubric", opt->rubric, "Rubric YAML")->capture_default_str();
+  app->add_option("--workspace", opt->workspace, "The learner's project folder (checks run there)")->capture_default_str();
+  app->add_option("--server", opt->server, "{server}: the learner's mlops serve, e.g. http://127.0.0.1:8000");
+  app->add_option("--crm", opt->crm, "{crm}: the CRM service URL");
+  app->add_option("--prometheus", opt->prometheus, "{prometheus}: the Prometheus URL");
+  app->add_option("--mlflow", opt->mlflow, "{mlflow}: the MLflow tracking URL");
+  app->add_option("--var", opt->vars, "Any other rubric variable, NAME=VALUE (repeatable)");
+  app->add_option("--only", opt->only, "Only these modules, e.g. M2,M3");
+  app->add_option("--format", opt->format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+  app->add_option("--out", opt->out, "Write the report to this file instead of stdout");
+  app->add_option("--lang", opt->lang, "Texts in en or zh-TW")->capture_default_str();
+  app->add_option("--fail-under", opt->fail_under, "Pass mark in percent (default: the rubric's pass_score)");
+  app->add_option("--timeout", opt->timeout, "Seconds per check")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--jobs", opt->jobs, "Checks run at once")->capture_default_str()->check(CLI::Range(1, 64));
+  app->add_option("--manual", opt->manual, "Points for the criteria graded by hand: YAML {M1: {C2: 3}}");
+  add_json_flag(app, globals);
+  return {app, [opt](Context& ctx) {
+            try {
+              return run(*opt, ctx);
+            } catch (const Error& e) {
+              if (e.code() != ErrorCode::invalid_input) throw;
+              print_error(e, ctx.json);
+              return kExitUsage;  // a rubric or usage error, not a grade
+            }
+          }};
+}
+
+}  // namespace mlops::cli
