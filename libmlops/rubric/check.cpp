@@ -22,6 +22,8 @@
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/fs.hpp"
 #include "libmlops/http/client.hpp"
+#include "libmlops/registry/registry_store.hpp"
+#include "libmlops/sqlite/database.hpp"
 
 extern char** environ;
 
@@ -485,6 +487,179 @@ class DocumentFile : public Check {
   std::vector<FieldAssertion> fields_;
 };
 
+bool compare(double got, const std::string& op, double expected) {
+  return op == ">" ? got > expected : op == ">=" ? got >= expected : op == "<" ? got < expected : op == "<=" ? got <= expected
+         : op == "==" ? got == expected : got != expected;
+}
+
+// An optional numeric comparison on a check: one of >, >=, <, <=, ==, !=.
+struct Comparison {
+  std::string op;
+  double value = 0;
+  Comparison() = default;
+  Comparison(const YAML::Node& n, const std::string& file) {
+    for (const char* candidate : {">", ">=", "<", "<=", "==", "!="}) {
+      if (!n[candidate]) continue;
+      if (!op.empty()) bad(n, file, "give one comparison");
+      op = candidate;
+      try {
+        value = n[candidate].as<double>();
+      } catch (const YAML::Exception&) {
+        bad(n[candidate], file, fmt::format("'{}' compares with a number", candidate));
+      }
+    }
+  }
+  // nullopt when it holds (or there is none); else why not.
+  std::optional<std::string> test(double got, const std::string& what) const {
+    if (op.empty() || compare(got, op, value)) return std::nullopt;
+    return fmt::format("{}: expected {} {}, got {}", what, op, value, got);
+  }
+};
+
+std::string url_encode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+// A PromQL query through Prometheus's HTTP API: valid, non-empty, and optionally compared.
+class Prometheus : public Check {
+ public:
+  Prometheus(const YAML::Node& n, const std::string& file)
+      : url_(n["url"] ? n["url"].as<std::string>() : "{prometheus}"), query_(need(n, "query", file)), comparison_(n, file) {}
+  CheckResult run(const CheckContext& c) const override {
+    const std::string base = c.expand(url_);
+    const std::string query = c.expand(query_);
+    if (base.find('{') != std::string::npos) return {false, "no Prometheus URL: pass --prometheus URL"};
+    try {
+      const http::Response r = http::Client(base, {c.timeout_seconds, 0, 0}).get("/api/v1/query?query=" + url_encode(query));
+      const json body = json::parse(r.body, nullptr, false);
+      if (body.is_discarded()) return {false, fmt::format("{} is not Prometheus (HTTP {}: {})", base, r.status, shorten(r.body))};
+      if (body.value("status", "") != "success") return {false, fmt::format("`{}`: {}", query, body.value("error", "query failed"))};
+      const json& result = body["data"]["result"];
+      if (!result.is_array() || result.empty()) return {false, fmt::format("`{}` returned no data", query)};
+      const double value = std::stod(result[0]["value"][1].get<std::string>());
+      if (auto why = comparison_.test(value, fmt::format("`{}`", query))) return {false, *why};
+      return {true, fmt::format("`{}` = {}", query, value)};
+    } catch (const Error& e) {
+      return {false, e.what()};
+    } catch (const std::exception& e) {
+      return {false, fmt::format("`{}`: unexpected answer ({})", query, e.what())};
+    }
+  }
+
+ private:
+  std::string url_, query_;
+  Comparison comparison_;
+};
+
+// A query on an existing SQLite file of the workspace: the first column of the
+// first row equals a value or compares with a number.
+class Sqlite : public Check {
+ public:
+  Sqlite(const YAML::Node& n, const std::string& file) : path_(need(n, "path", file)), query_(need(n, "query", file)), comparison_(n, file) {
+    if (n["equals"]) equals_ = n["equals"].as<std::string>();
+  }
+  CheckResult run(const CheckContext& c) const override {
+    const std::string path = in_workspace(c, path_).string();
+    if (!std::filesystem::exists(path)) return {false, fmt::format("{} does not exist in the workspace", path_)};
+    try {
+      sqlite::Database db(path);
+      sqlite::Statement s(db, c.expand(query_));
+      if (!s.step()) return {false, fmt::format("`{}` returned no row", query_)};
+      const std::string got = s.column_text(0);
+      if (equals_ && got != *equals_) return {false, fmt::format("`{}`: expected {}, got {}", query_, *equals_, got)};
+      if (!comparison_.op.empty()) {
+        if (auto why = comparison_.test(s.column_double(0), fmt::format("`{}`", query_))) return {false, *why};
+      }
+      return {true, fmt::format("`{}` = {}", query_, got)};
+    } catch (const Error& e) {
+      return {false, e.what()};
+    }
+  }
+
+ private:
+  std::string path_, query_;
+  std::optional<std::string> equals_;
+  Comparison comparison_;
+};
+
+// A registered model in the workspace's registry: a version, a stage and/or an alias.
+class Registry : public Check {
+ public:
+  Registry(const YAML::Node& n, const std::string& file)
+      : path_(n["path"] ? n["path"].as<std::string>() : ".mlops/mlops.db"), model_(need(n, "model", file)) {
+    if (n["version"]) version_ = n["version"].as<std::int64_t>();
+    if (n["stage"]) {
+      stage_ = registry::parse_stage(n["stage"].as<std::string>());
+      if (!stage_) bad(n["stage"], file, "stage is None, Staging, Production or Archived");
+    }
+    if (n["alias"]) alias_ = n["alias"].as<std::string>();
+  }
+  CheckResult run(const CheckContext& c) const override {
+    const std::string path = in_workspace(c, path_).string();
+    if (!std::filesystem::exists(path)) return {false, fmt::format("no registry at {} (run `mlops train --register`)", path_)};
+    try {
+      registry::RegistryStore store(path);
+      if (!store.find_model(model_)) return {false, fmt::format("model {} is not registered", model_)};
+      if (version_ && !store.find_version(model_, *version_)) return {false, fmt::format("{} has no version {}", model_, *version_)};
+      if (stage_ && !store.find_latest_in_stage(model_, *stage_)) {
+        return {false, fmt::format("{} has no version in stage {}", model_, registry::to_string(*stage_))};
+      }
+      if (alias_ && !store.find_by_alias(model_, *alias_)) return {false, fmt::format("{} has no alias @{}", model_, *alias_)};
+      return {true, fmt::format("{} is registered as asked", model_)};
+    } catch (const Error& e) {
+      return {false, e.what()};
+    }
+  }
+
+ private:
+  std::string path_, model_;
+  std::optional<std::int64_t> version_;
+  std::optional<registry::Stage> stage_;
+  std::optional<std::string> alias_;
+};
+
+// A JUnit XML report: no failures or errors, at least `min_tests` tests.
+class Junit : public Check {
+ public:
+  Junit(const YAML::Node& n, const std::string& file) : path_(need(n, "path", file)) {
+    if (n["min_tests"]) min_tests_ = n["min_tests"].as<int>();
+  }
+  CheckResult run(const CheckContext& c) const override {
+    std::string xml;
+    try {
+      xml = read_file(in_workspace(c, path_).string());
+    } catch (const Error&) {
+      return {false, fmt::format("{} is missing (write a JUnit report, e.g. ctest --output-junit)", path_)};
+    }
+    // Counts the <testcase> elements and the <failure>/<error> elements inside them.
+    const auto count = [&](const std::string& tag) {
+      int n = 0;
+      for (std::size_t at = xml.find("<" + tag); at != std::string::npos; at = xml.find("<" + tag, at + 1)) {
+        const char next = at + tag.size() + 1 < xml.size() ? xml[at + tag.size() + 1] : ' ';
+        n += next == ' ' || next == '>' || next == '/' || next == '\n';
+      }
+      return n;
+    };
+    if (xml.find("<testsuite") == std::string::npos) return {false, fmt::format("{} is not a JUnit report", path_)};
+    const int tests = count("testcase"), failures = count("failure") + count("error");
+    if (failures > 0) return {false, fmt::format("{}: {} of {} tests failed", path_, failures, tests)};
+    if (tests < min_tests_) return {false, fmt::format("{}: {} tests, expected at least {}", path_, tests, min_tests_)};
+    return {true, fmt::format("{}: {} tests passed", path_, tests)};
+  }
+
+ private:
+  std::string path_;
+  int min_tests_ = 1;
+};
+
 class Combined : public Check {
  public:
   Combined(const YAML::Node& n, const std::string& file, bool all) : all_(all) {
@@ -538,10 +713,15 @@ std::shared_ptr<const Check> parse_check(const YAML::Node& node, const std::stri
   if (kind == "command") return std::make_shared<Command>(node, file);
   if (kind == "http") return std::make_shared<Http>(node, file);
   if (kind == "metrics") return std::make_shared<Metrics>(node, file);
+  if (kind == "prometheus") return std::make_shared<Prometheus>(node, file);
+  if (kind == "sqlite") return std::make_shared<Sqlite>(node, file);
+  if (kind == "registry") return std::make_shared<Registry>(node, file);
+  if (kind == "junit") return std::make_shared<Junit>(node, file);
   if (kind == "json" || kind == "yaml") return std::make_shared<DocumentFile>(node, file, kind == "yaml");
   if (kind == "all_of" || kind == "any_of") return std::make_shared<Combined>(node, file, kind == "all_of");
   bad(node["kind"], file,
-      fmt::format("unknown check kind '{}' (known: file_exists, file_contains, env_file, command, http, metrics, json, yaml, all_of, any_of)", kind));
+      fmt::format("unknown check kind '{}' (known: file_exists, file_contains, env_file, command, http, metrics, prometheus, sqlite, "
+                  "registry, junit, json, yaml, all_of, any_of)", kind));
 }
 
 }  // namespace mlops::rubric

@@ -57,5 +57,18 @@ TEST_SUITE("integration/rubric") {
     INFO(r.out);
     CHECK(r.exit_code == 0);
     CHECK(nlohmann::json::parse(r.out)["score"] == 100);
+
+    // The registry check reads the learner's registry.
+    const std::string rubric = dir.write("registry.yml", R"(
+modules:
+  M3:
+    criteria:
+      C1: {text: production, check: {kind: registry, path: home/mlops.db, model: ChurnPredictionModel, version: 1, stage: Production}}
+      C2: {text: alias, check: {kind: registry, path: home/mlops.db, model: ChurnPredictionModel, alias: champion}}
+)");
+    const auto reg = test::run_cli({"eval-rubric", "--rubric", rubric, "--workspace", dir.path(), "--json"}, "", dir.path());
+    const nlohmann::json results = nlohmann::json::parse(reg.out);
+    CHECK(results["modules"][0]["criteria"][0]["status"] == "pass");
+    CHECK(results["modules"][0]["criteria"][1]["reason"] == "ChurnPredictionModel has no alias @champion");
   }
 }

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "libmlops/rubric/runner.hpp"
+#include "libmlops/sqlite/database.hpp"
 #include "tests/support/support.hpp"
 
 #include <httplib.h>  // last: its <resolv.h> defines a macro `_res` that breaks Eigen
@@ -31,6 +32,18 @@ struct FakeServer {
       res.set_content("# HELP x\nprediction_requests_total{model_version=\"v1\",status=\"200\"} 7\n"
                       "prediction_requests_total{model_version=\"v2\",status=\"200\"} 3\nmodel_loaded{model_version=\"v1\"} 1\n",
                       "text/plain");
+    });
+    server.Get("/api/v1/query", [](const httplib::Request& req, httplib::Response& res) {
+      const std::string q = req.get_param_value("query");
+      if (q == "sum(up)") {
+        res.set_content(R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"3"]}]}})", "application/json");
+      } else if (q == "absent_metric") {
+        res.set_content(R"({"status":"success","data":{"resultType":"vector","result":[]}})", "application/json");
+      } else {
+        res.status = 400;
+        res.set_content(nlohmann::json{{"status", "error"}, {"errorType", "bad_data"}, {"error", "parse error: " + q}}.dump(),
+                        "application/json");
+      }
     });
     port = server.bind_to_any_port("127.0.0.1");
     thread = std::thread([this] { server.listen_after_bind(); });
@@ -124,6 +137,30 @@ TEST_SUITE("unit/rubric") {
     CHECK(!down.passed);
     CHECK(has(down.reason, "cannot reach http://127.0.0.1:1/health"));
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+  }
+
+  TEST_CASE("prometheus, sqlite and junit checks") {
+    test::TempDir dir;
+    FakeServer s;
+    const std::map<std::string, std::string> vars = {{"prometheus", s.url()}};
+    CHECK(check("{kind: prometheus, query: 'sum(up)', '>=': 2}", dir, vars).passed);
+    CHECK(has(check("{kind: prometheus, query: 'sum(up)', '>': 5}", dir, vars).reason, "expected > 5, got 3"));
+    CHECK(has(check("{kind: prometheus, query: absent_metric}", dir, vars).reason, "returned no data"));
+    CHECK(has(check("{kind: prometheus, query: 'rate(x[5m]'}", dir, vars).reason, "parse error"));
+    CHECK(has(check("{kind: prometheus, query: 'sum(up)'}", dir).reason, "pass --prometheus URL"));
+    {
+      sqlite::Database db(dir.file("crm.db"));
+      db.exec("CREATE TABLE customers(id TEXT, segment TEXT); INSERT INTO customers VALUES ('a','Churn_Risk_AI'),('b','Normal');");
+    }
+    CHECK(check("{kind: sqlite, path: crm.db, query: \"SELECT segment FROM customers WHERE id = 'a'\", equals: Churn_Risk_AI}", dir).passed);
+    CHECK(check("{kind: sqlite, path: crm.db, query: 'SELECT COUNT(*) FROM customers', '>=': 2}", dir).passed);
+    CHECK(has(check("{kind: sqlite, path: crm.db, query: 'SELECT COUNT(*) FROM customers', '>=': 5}", dir).reason, "expected >= 5, got 2"));
+    CHECK(has(check("{kind: sqlite, path: none.db, query: 'SELECT 1'}", dir).reason, "none.db does not exist"));
+    dir.write("ok.xml", R"(<?xml version="1.0"?><testsuites><testsuite name="s" tests="2"><testcase name="a"/><testcase name="b"></testcase></testsuite></testsuites>)");
+    dir.write("bad.xml", R"(<testsuite tests="2"><testcase name="a"><failure message="x"/></testcase><testcase name="b"/></testsuite>)");
+    CHECK(check("{kind: junit, path: ok.xml, min_tests: 2}", dir).passed);
+    CHECK(has(check("{kind: junit, path: ok.xml, min_tests: 3}", dir).reason, "2 tests, expected at least 3"));
+    CHECK(has(check("{kind: junit, path: bad.xml}", dir).reason, "1 of 2 tests failed"));
   }
 
   TEST_CASE("all_of and any_of combine checks") {
