@@ -1,5 +1,8 @@
 // cli: `mlops eval-rubric` — grade a workspace against the course rubric (M6).
 #include <fmt/format.h>
+#include <glob.h>
+
+#include <algorithm>
 
 #include <sstream>
 
@@ -7,6 +10,7 @@
 #include "cli/output.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/fs.hpp"
+#include "libmlops/rubric/report.hpp"
 #include "libmlops/rubric/runner.hpp"
 
 namespace mlops::cli {
@@ -15,6 +19,7 @@ namespace {
 struct EvalOptions {
   std::string rubric = "rubric/rubric.yml";
   std::string workspace = ".";
+  std::string workspaces;  // a glob: grade every matching folder (a class)
   std::string server, crm, prometheus, mlflow, only, format = "table", out, lang = "en", manual;
   std::vector<std::string> vars;
   std::optional<double> fail_under;
@@ -39,6 +44,19 @@ std::string render_table(const rubric::Results& r) {
   return text;
 }
 
+// The folders matching a glob, sorted. Error{invalid_input} when none matches.
+std::vector<std::string> expand_glob(const std::string& pattern) {
+  glob_t g{};
+  std::vector<std::string> out;
+  if (::glob(pattern.c_str(), GLOB_ONLYDIR | GLOB_MARK, nullptr, &g) == 0) {
+    for (std::size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+  }
+  globfree(&g);
+  if (out.empty()) throw Error(ErrorCode::invalid_input, fmt::format("--workspaces '{}' matches no folder", pattern));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 int run(const EvalOptions& opt, Context& ctx) {
   if (opt.lang != "en" && opt.lang != "zh-TW") throw Error(ErrorCode::invalid_input, "--lang is en or zh-TW");
   const rubric::Rubric rubric = rubric::load_rubric(opt.rubric);
@@ -61,16 +79,44 @@ int run(const EvalOptions& opt, Context& ctx) {
   for (std::string id; std::getline(only, id, ',');) {
     if (!id.empty()) o.only.insert(id);
   }
-  const rubric::Results results = rubric::run_rubric(rubric, o);
+  std::vector<std::string> workspaces = {opt.workspace};
+  if (!opt.workspaces.empty()) workspaces = expand_glob(opt.workspaces);
   const std::string format = ctx.json ? "json" : opt.format;
-  const std::string text = format == "json" ? rubric::to_json(results).dump(2) + "\n" : render_table(results);
+  if (workspaces.size() > 1 && (format == "junit" || format == "gradescope")) {
+    throw Error(ErrorCode::invalid_input, fmt::format("--format {} grades one workspace", format), "use --format csv or json for a class");
+  }
+  std::vector<rubric::Results> all;
+  for (const std::string& w : workspaces) {
+    o.workspace = w;
+    all.push_back(rubric::run_rubric(rubric, o));
+  }
+  std::string text;
+  if (format == "csv") {
+    text = rubric::to_csv(all);
+  } else if (format == "json") {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : all) j.push_back(rubric::to_json(r));
+    text = (all.size() == 1 ? j[0] : j).dump(2) + "\n";
+  } else {
+    for (const auto& r : all) {
+      if (all.size() > 1) text += fmt::format("== {} ==\n", r.workspace);
+      text += format == "junit"        ? rubric::to_junit(r)
+              : format == "markdown"   ? rubric::to_markdown(r)
+              : format == "gradescope" ? rubric::to_gradescope(r).dump(2) + "\n"
+                                       : render_table(r);
+    }
+  }
+  const bool passed = std::all_of(all.begin(), all.end(), [](const rubric::Results& r) { return r.passed; });
   if (opt.out.empty()) {
     print(text);
   } else {
     write_file_atomic(opt.out, text);
-    if (!ctx.quiet) std::fprintf(stderr, "%s: %.1f%% (%s) -> %s\n", opt.rubric.c_str(), results.score, results.passed ? "pass" : "fail", opt.out.c_str());
+    if (!ctx.quiet) {
+      for (const auto& r : all) std::fprintf(stderr, "%s: %.1f%% (%s)\n", r.workspace.c_str(), r.score, r.passed ? "pass" : "below the pass mark");
+      std::fprintf(stderr, "report written to %s\n", opt.out.c_str());
+    }
   }
-  return results.passed ? kExitOk : kExitFailure;
+  return passed ? kExitOk : kExitFailure;
 }
 
 }  // namespace
@@ -82,16 +128,20 @@ Command add_eval_rubric_command(CLI::App& root, Globals& globals) {
       "Exit codes: 0 passed, 1 below the pass mark, 2 a usage or rubric error.\n"
       "Examples: mlops eval-rubric --server http://127.0.0.1:8000\n"
       "          mlops eval-rubric --only M2,M4 --lang zh-TW\n"
-      "          mlops eval-rubric --format json --out results.json   (the input of `mlops badge`)");
+      "          mlops eval-rubric --format json --out results.json   (the input of `mlops badge`)\n"
+      "          mlops eval-rubric --workspaces 'class/*' --format csv --out grades.csv");
   app->add_option("--rubric", opt->rubric, "Rubric YAML")->capture_default_str();
   app->add_option("--workspace", opt->workspace, "The learner's project folder (checks run there)")->capture_default_str();
+  app->add_option("--workspaces", opt->workspaces, "Grade every folder matching a glob, e.g. 'class/*' (with --format csv: a row each)");
   app->add_option("--server", opt->server, "{server}: the learner's mlops serve, e.g. http://127.0.0.1:8000");
   app->add_option("--crm", opt->crm, "{crm}: the CRM service URL");
   app->add_option("--prometheus", opt->prometheus, "{prometheus}: the Prometheus URL");
   app->add_option("--mlflow", opt->mlflow, "{mlflow}: the MLflow tracking URL");
   app->add_option("--var", opt->vars, "Any other rubric variable, NAME=VALUE (repeatable)");
   app->add_option("--only", opt->only, "Only these modules, e.g. M2,M3");
-  app->add_option("--format", opt->format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+  app->add_option("--format", opt->format, "table, json, junit, markdown, csv or gradescope (results.json)")
+      ->check(CLI::IsMember({"table", "json", "junit", "markdown", "csv", "gradescope"}))
+      ->capture_default_str();
   app->add_option("--out", opt->out, "Write the report to this file instead of stdout");
   app->add_option("--lang", opt->lang, "Texts in en or zh-TW")->capture_default_str();
   app->add_option("--fail-under", opt->fail_under, "Pass mark in percent (default: the rubric's pass_score)");

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/support.hpp"
@@ -70,5 +71,58 @@ modules:
     const nlohmann::json results = nlohmann::json::parse(reg.out);
     CHECK(results["modules"][0]["criteria"][0]["status"] == "pass");
     CHECK(results["modules"][0]["criteria"][1]["reason"] == "ChurnPredictionModel has no alias @champion");
+  }
+}
+
+TEST_SUITE("integration/rubric") {
+  TEST_CASE("report formats: JUnit (well-formed, readable by the junit check), Markdown, Gradescope, CSV for a class") {
+    test::TempDir dir;
+    dir.write("rubric.yml", R"(
+pass_score: 60
+modules:
+  M1:
+    weight: 25
+    criteria:
+      C1: {text: "env <file>", points: 2, check: {kind: env_file, keys: [MODEL_VERSION]}}
+      C2: {text: readme, check: {kind: file_exists, path: README.md}}
+  M2:
+    weight: 75
+    criteria:
+      C1: {text: by hand}
+)");
+    for (const char* learner : {"alice", "bob", "carol"}) dir.write(std::string(learner) + "/.env", "MODEL_VERSION=v1\n");
+    dir.write("alice/README.md", "hi");
+    dir.write("manual.yml", "M2: {C1: 1}\n");
+    const auto grade = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), {"eval-rubric", "--rubric", dir.file("rubric.yml"), "--manual", dir.file("manual.yml")});
+      return test::run_cli(args, "", dir.path());
+    };
+    const auto junit = grade({"--workspace", dir.file("bob"), "--format", "junit", "--out", dir.file("bob.xml")});
+    CHECK(junit.exit_code == 0);  // 25 * 2/3 + 75 = 91.7
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    CHECK(test::wait_exit_code(test::spawn_program("/usr/bin/xmllint", {"--noout", dir.file("bob.xml")}, env, dir.path(),
+                                                   dir.file("x.out"), dir.file("x.err"))) == 0);
+    const std::string xml = test::read_text(dir.file("bob.xml"));
+    CHECK(xml.find("env &lt;file&gt;") != std::string::npos);
+    CHECK(xml.find(R"(<failure message="README.md does not exist in the workspace"/>)") != std::string::npos);
+
+    const auto md = grade({"--workspace", dir.file("alice"), "--format", "markdown"});
+    CHECK(md.out.find("## Rubric: 100.0% — ✅ passed") != std::string::npos);
+
+    const auto gs = grade({"--workspace", dir.file("bob"), "--format", "gradescope"});
+    const nlohmann::json results = nlohmann::json::parse(gs.out);
+    double sum = 0;
+    for (const auto& t : results["tests"]) sum += t["score"].get<double>();
+    CHECK(sum == doctest::Approx(results["score"].get<double>()));
+    CHECK(results["max_score"] == 100);
+
+    const auto csv = grade({"--workspaces", dir.path() + "/*/", "--format", "csv", "--fail-under", "95"});
+    CHECK(csv.exit_code == 1);  // bob and carol are below 95
+    CHECK(csv.out.rfind("workspace,score,passed,M1,M2\n", 0) == 0);
+    CHECK(csv.out.find("alice/,100.00,true,100.00,100.00\n") != std::string::npos);
+    CHECK(csv.out.find("bob/,91.67,false,66.67,100.00\n") != std::string::npos);
+    CHECK(std::count(csv.out.begin(), csv.out.end(), '\n') == 4);
+    CHECK(grade({"--workspaces", dir.path() + "/nobody*"}).exit_code == 2);
   }
 }
