@@ -48,5 +48,6 @@ Command add_serve_command(CLI::App& root, Globals& globals);
 Command add_crm_command(CLI::App& root, Globals& globals);
 Command add_crm_sync_command(CLI::App& root, Globals& globals);
 Command add_eval_rubric_command(CLI::App& root, Globals& globals);
+Command add_badge_command(CLI::App& root, Globals& globals);
 
 }  // namespace mlops::cli

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/support.hpp"
@@ -124,5 +125,52 @@ modules:
     CHECK(csv.out.find("bob/,91.67,false,66.67,100.00\n") != std::string::npos);
     CHECK(std::count(csv.out.begin(), csv.out.end(), '\n') == 4);
     CHECK(grade({"--workspaces", dir.path() + "/nobody*"}).exit_code == 2);
+  }
+}
+
+TEST_SUITE("integration/rubric") {
+  TEST_CASE("mlops badge: a badge per module and overall coloured by badges.yml, one per passed criterion; valid SVG") {
+    test::TempDir dir;
+    dir.write(".env", "MODEL_VERSION=v1\n");
+    dir.write("rubric.yml", R"(
+modules:
+  M1:
+    title: {en: Setup, zh-TW: 環境}
+    criteria:
+      C1: {text: env, badge: Setup, check: {kind: env_file, keys: [MODEL_VERSION]}}
+      C2: {text: docker, badge: Docker-Ready, check: {kind: file_exists, path: Dockerfile}}
+  M2:
+    criteria:
+      C1: {text: api, badge: API-Ready, check: {kind: file_exists, path: .env}}
+)");
+    dir.write("badges.yml", "thresholds:\n  - {min: 100, color: brightgreen}\n  - {min: 50, color: '#abcdef'}\n  - {min: 0, color: red}\n"
+                            "overall_label: {en: Course, zh-TW: 課程}\n");
+    REQUIRE(test::run_cli({"eval-rubric", "--rubric", dir.file("rubric.yml"), "--workspace", dir.path(), "--lang", "zh-TW",
+                           "--format", "json", "--out", dir.file("results.json")}, "", dir.path()).exit_code == 1);
+    const auto r = test::run_cli({"badge", "--results", dir.file("results.json"), "--config", dir.file("badges.yml"), "--out",
+                                  dir.file("badges"), "--json"}, "", dir.path());
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto endpoint = [&](const std::string& stem) { return nlohmann::json::parse(test::read_text(dir.file("badges/" + stem + ".json"))); };
+    CHECK(endpoint("overall") == nlohmann::json{{"schemaVersion", 1}, {"label", "課程"}, {"message", "75%"}, {"color", "#abcdef"}});
+    CHECK(endpoint("M1")["message"] == "50%");
+    CHECK(endpoint("M2")["color"] == "brightgreen");
+    CHECK(endpoint("badge-Setup")["message"] == "Setup");
+    CHECK(endpoint("badge-API-Ready")["label"] == "");
+    CHECK(!std::filesystem::exists(dir.file("badges/badge-Docker-Ready.svg")));  // not passed
+    CHECK(test::read_text(dir.file("badges/README.md")).find("![課程: 75%](") != std::string::npos);
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    for (const char* stem : {"overall", "M1", "M2", "badge-Setup", "badge-API-Ready"}) {
+      const std::string svg = dir.file(std::string("badges/") + stem + ".svg");
+      CAPTURE(svg);
+      CHECK(test::wait_exit_code(test::spawn_program("/usr/bin/xmllint", {"--noout", svg}, env, dir.path(), dir.file("o"), dir.file("e"))) == 0);
+      CHECK(test::wait_exit_code(test::spawn_program("/usr/bin/rsvg-convert", {"-o", svg + ".png", svg}, env, dir.path(), dir.file("o"),
+                                                     dir.file("e"))) == 0);
+    }
+    dir.write("nope.json", "{\"score\": 3}");
+    const auto bad = test::run_cli({"badge", "--results", dir.file("nope.json")}, "", dir.path());
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("is not mlops.rubric-results/1") != std::string::npos);
   }
 }
