@@ -310,3 +310,51 @@ TEST_SUITE("integration/monitoring") {
     CHECK(std::filesystem::file_size(screenshot) > 10000);
   }
 }
+
+TEST_SUITE("integration/monitoring") {
+  TEST_CASE("the project grades itself with the course rubric at 100% (serve, CRM, Prometheus running)") {
+    test::TempDir dir;
+    const std::string home = dir.file("home");
+    const auto cli = [&](const std::vector<std::string>& args) { return test::run_cli(args, home, dir.path()); };
+    REQUIRE(cli({"train", "--n-samples", "1000", "--register", "--stage", "Production", "-o", dir.file("model.json")}).exit_code == 0);
+    const std::string crm_db = dir.file("crm.db");
+    REQUIRE(cli({"crm", "--crm", "sqlite:" + crm_db, "init", "--customers", "50"}).exit_code == 0);
+    dir.write(".env", test::read_text(std::string(MLOPS_SOURCE_DIR) + "/.env.example"));  // M1: cp .env.example .env
+    test::ServerProcess server(home, {"--crm", "sqlite:" + crm_db}, {"MLOPS_LOG=info"});
+    const std::string server_url = "http://127.0.0.1:" + std::to_string(server.port());
+
+    Prometheus prometheus(free_port());
+    dir.write("prometheus.yml", fmt::format("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: mlops-api\n"
+                                            "    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", server.port()));
+    Program prometheus_server("/usr/bin/prometheus",
+                              {"--config.file=" + dir.file("prometheus.yml"), "--storage.tsdb.path=" + dir.file("tsdb"),
+                               "--web.listen-address=127.0.0.1:" + std::to_string(prometheus.port), "--log.level=warn"},
+                              dir.path());
+    httplib::Client api("127.0.0.1", server.port());
+    REQUIRE(api.Post("/predict", "{\"features\":[5,5,5,5,5,5,5,5,5,5]}", "application/json")->status == 200);
+    REQUIRE(wait_for([&] { return prometheus.scalar("sum(prediction_requests_total)") >= 1; }, std::chrono::seconds(30)));
+
+    const std::string build = std::filesystem::path(MLOPS_BINARY).parent_path().parent_path().string();
+    const auto r = test::run_cli(
+        {"eval-rubric", "--rubric", std::string(MLOPS_SOURCE_DIR) + "/rubric/rubric.yml", "--workspace", MLOPS_SOURCE_DIR,
+         "--server", server_url, "--prometheus", "http://127.0.0.1:" + std::to_string(prometheus.port),
+         "--var", "env_file=" + dir.file(".env"), "--var", "registry=" + home + "/mlops.db", "--var", "crm_db=" + crm_db,
+         "--var", "server_log=" + server.log_path(), "--var", "artifact=" + dir.file("model.json"),
+         // `make test` would run this very test again: the unit tests stand in for it.
+         "--var", "test_command=ctest --test-dir " + build + " -L unit",
+         "--format", "json", "--out", dir.file("results.json")},
+        "", dir.path());
+    INFO(test::read_text(dir.file("results.json")));
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    const nlohmann::json results = nlohmann::json::parse(test::read_text(dir.file("results.json")));
+    CHECK(results["score"] == 100);
+    int criteria = 0;
+    for (const auto& m : results["modules"]) criteria += static_cast<int>(m["criteria"].size());
+    CHECK(criteria == 16);
+    const auto badges = test::run_cli({"badge", "--results", dir.file("results.json"), "--config",
+                                       std::string(MLOPS_SOURCE_DIR) + "/rubric/badges.yml", "--out", dir.file("badges")}, "", dir.path());
+    CHECK(badges.exit_code == 0);
+    CHECK(test::read_text(dir.file("badges/overall.json")).find("\"brightgreen\"") != std::string::npos);
+  }
+}
