@@ -129,15 +129,7 @@ Command add_badge_command(CLI::App& root, Globals& globals) {
   app->add_option("--config", opt->config, "Badge colours and labels (defaults when the file is missing)")->capture_default_str();
   app->add_option("--out", opt->out, "Folder for the SVGs, the endpoint JSON and README.md")->capture_default_str();
   add_json_flag(app, globals);
-  return {app, [opt](Context& ctx) {
-            try {
-              return run(*opt, ctx);
-            } catch (const Error& e) {
-              if (e.code() != ErrorCode::invalid_input) throw;
-              print_error(e, ctx.json);
-              return kExitUsage;
-            }
-          }};
+  return {app, [opt](Context& ctx) { return with_usage_errors(ctx, [&] { return run(*opt, ctx); }); }};
 }
 
 }  // namespace mlops::cli

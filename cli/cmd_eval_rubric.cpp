@@ -149,15 +149,8 @@ Command add_eval_rubric_command(CLI::App& root, Globals& globals) {
   app->add_option("--jobs", opt->jobs, "Checks run at once")->capture_default_str()->check(CLI::Range(1, 64));
   app->add_option("--manual", opt->manual, "Points for the criteria graded by hand: YAML {M1: {C2: 3}}");
   add_json_flag(app, globals);
-  return {app, [opt](Context& ctx) {
-            try {
-              return run(*opt, ctx);
-            } catch (const Error& e) {
-              if (e.code() != ErrorCode::invalid_input) throw;
-              print_error(e, ctx.json);
-              return kExitUsage;  // a rubric or usage error, not a grade
-            }
-          }};
+  // A rubric or usage error exits 2, not 1 (which means a grade below the pass mark).
+  return {app, [opt](Context& ctx) { return with_usage_errors(ctx, [&] { return run(*opt, ctx); }); }};
 }
 
 }  // namespace mlops::cli

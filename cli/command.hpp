@@ -39,6 +39,10 @@ inline void add_json_flag(CLI::App* app, Globals& globals) {
   app->add_flag("--json", globals.json, "Print one JSON object (for scripts) instead of tables");
 }
 
+// For commands whose bad input is a usage error (exit 2) rather than a failure (exit 1),
+// e.g. a malformed rubric: runs `body`, reporting Error{invalid_input} with kExitUsage.
+int with_usage_errors(Context& ctx, const std::function<int()>& body);
+
 Command add_train_command(CLI::App& root, Globals& globals);
 Command add_register_command(CLI::App& root, Globals& globals);
 Command add_models_command(CLI::App& root, Globals& globals);

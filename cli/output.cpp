@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "cli/command.hpp"
+
 namespace mlops::cli {
 namespace {
 double monotonic_seconds() {
@@ -150,6 +152,20 @@ nlohmann::json to_json(const registry::RegisteredModel& m) {
           {"aliases", m.aliases},
           {"created_at", m.created_at},
           {"updated_at", m.updated_at}};
+}
+
+}  // namespace mlops::cli
+
+namespace mlops::cli {
+
+int with_usage_errors(Context& ctx, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::invalid_input) throw;
+    print_error(e, ctx.json);
+    return kExitUsage;
+  }
 }
 
 }  // namespace mlops::cli

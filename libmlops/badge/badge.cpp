@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "libmlops/core/error.hpp"
+#include "libmlops/core/xml.hpp"
 
 namespace mlops::badge {
 namespace detail {
@@ -55,21 +56,6 @@ std::vector<std::uint32_t> code_points(std::string_view s) {
     }
     out.push_back(ok ? c : 0xFFFD);
     i += ok ? static_cast<std::size_t>(extra) + 1 : 1;
-  }
-  return out;
-}
-
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
   }
   return out;
 }

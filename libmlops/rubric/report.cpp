@@ -2,24 +2,11 @@
 
 #include <fmt/format.h>
 
+#include "libmlops/core/xml.hpp"
 #include "libmlops/data/csv.hpp"
 
 namespace mlops::rubric {
 namespace {
-
-std::string xml(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::string cell(std::string s) {  // a Markdown table cell
   std::string out;
@@ -51,26 +38,26 @@ std::string to_junit(const Results& r) {
     double seconds = 0;
     for (const CriterionResult& c : m.criteria) {
       seconds += c.seconds;
-      cases += fmt::format(R"(    <testcase classname="{}" name="{}" time="{:.3f}")", xml(m.id), xml(c.id + " " + c.text), c.seconds);
+      cases += fmt::format(R"(    <testcase classname="{}" name="{}" time="{:.3f}")", xml_escape(m.id), xml_escape(c.id + " " + c.text), c.seconds);
       if (c.status == "fail") {
         ++f;
-        cases += fmt::format(">\n      <failure message=\"{}\"/>\n    </testcase>\n", xml(c.reason));
+        cases += fmt::format(">\n      <failure message=\"{}\"/>\n    </testcase>\n", xml_escape(c.reason));
       } else if (c.status == "manual") {
         ++s;
-        cases += fmt::format(">\n      <skipped message=\"{}\"/>\n    </testcase>\n", xml(c.reason));
+        cases += fmt::format(">\n      <skipped message=\"{}\"/>\n    </testcase>\n", xml_escape(c.reason));
       } else {
         cases += "/>\n";
       }
     }
     suites += fmt::format(R"(  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="{}" time="{:.3f}">)" "\n{}  </testsuite>\n",
-                          xml(m.id + " " + m.title), m.criteria.size(), f, s, seconds, cases);
+                          xml_escape(m.id + " " + m.title), m.criteria.size(), f, s, seconds, cases);
     tests += static_cast<int>(m.criteria.size());
     failures += f;
     skipped += s;
   }
   return fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                      "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\">\n{}</testsuites>\n",
-                     xml(fmt::format("rubric {} ({:.1f}%)", r.rubric, r.score)), tests, failures, skipped, suites);
+                     xml_escape(fmt::format("rubric {} ({:.1f}%)", r.rubric, r.score)), tests, failures, skipped, suites);
 }
 
 std::string to_markdown(const Results& r) {
