@@ -74,6 +74,35 @@ std::filesystem::path in_workspace(const CheckContext& c, const std::string& pat
   return p.is_absolute() ? p : std::filesystem::path(c.workspace) / p;
 }
 
+bool compare(double got, const std::string& op, double expected) {
+  return op == ">" ? got > expected : op == ">=" ? got >= expected : op == "<" ? got < expected : op == "<=" ? got <= expected
+         : op == "==" ? got == expected : got != expected;
+}
+
+// An optional numeric comparison on a check: one of >, >=, <, <=, ==, !=.
+struct Comparison {
+  std::string op;
+  double value = 0;
+  Comparison() = default;
+  Comparison(const YAML::Node& n, const std::string& file) {
+    for (const char* candidate : {">", ">=", "<", "<=", "==", "!="}) {
+      if (!n[candidate]) continue;
+      if (!op.empty()) bad(n, file, "give one comparison");
+      op = candidate;
+      try {
+        value = n[candidate].as<double>();
+      } catch (const YAML::Exception&) {
+        bad(n[candidate], file, fmt::format("'{}' compares with a number", candidate));
+      }
+    }
+  }
+  // nullopt when it holds (or there is none); else why not.
+  std::optional<std::string> test(double got, const std::string& what) const {
+    if (op.empty() || compare(got, op, value)) return std::nullopt;
+    return fmt::format("{}: expected {} {}, got {}", what, op, value, got);
+  }
+};
+
 // --- field assertions on JSON (HTTP bodies, json and yaml files) -------------------------
 
 // One assertion: `path` (dotted, [i] for arrays) and one of equals, exists, type, regex,
@@ -187,8 +216,7 @@ std::optional<std::string> check_fields(const json& doc, const std::vector<Field
     } else {
       if (!got->is_number()) return fmt::format("{}: expected a number {} {}, got {}", a.path, a.op, a.expected.dump(), shown);
       const double v = got->get<double>(), e = a.expected.get<double>();
-      const bool ok = a.op == ">" ? v > e : a.op == ">=" ? v >= e : a.op == "<" ? v < e : a.op == "<=" ? v <= e : a.op == "==" ? v == e : v != e;
-      if (!ok) return fmt::format("{}: expected {} {}, got {}", a.path, a.op, a.expected.dump(), shown);
+      if (!compare(v, a.op, e)) return fmt::format("{}: expected {} {}, got {}", a.path, a.op, a.expected.dump(), shown);
     }
   }
   return std::nullopt;
@@ -410,15 +438,10 @@ class Http : public Check {
 // A metric in Prometheus text exposition: name, optional label filters, optional value test.
 class Metrics : public Check {
  public:
-  Metrics(const YAML::Node& n, const std::string& file) : url_(need(n, "url", file)), name_(need(n, "metric", file)) {
+  Metrics(const YAML::Node& n, const std::string& file)
+      : url_(need(n, "url", file)), name_(need(n, "metric", file)), comparison_(n, file) {
     if (n["labels"]) {
       for (const auto& kv : n["labels"]) labels_[kv.first.as<std::string>()] = kv.second.as<std::string>();
-    }
-    for (const char* op : {">", ">=", "<", "<=", "==", "!="}) {
-      if (n[op]) {
-        op_ = op;
-        value_ = n[op].as<double>();
-      }
     }
   }
   CheckResult run(const CheckContext& c) const override {
@@ -447,11 +470,7 @@ class Metrics : public Check {
       for (const auto& [k, v] : labels_) filters.push_back(fmt::format("{}=\"{}\"", k, v));
       const std::string what = labels_.empty() ? name_ : fmt::format("{}{{{}}}", name_, fmt::join(filters, ","));
       if (series == 0) return {false, fmt::format("{} has no {}", url, what)};
-      if (!op_.empty()) {
-        const bool ok = op_ == ">" ? total > value_ : op_ == ">=" ? total >= value_ : op_ == "<" ? total < value_
-                        : op_ == "<=" ? total <= value_ : op_ == "==" ? total == value_ : total != value_;
-        if (!ok) return {false, fmt::format("{}: expected {} {}, got {}", what, op_, value_, total)};
-      }
+      if (auto why = comparison_.test(total, what)) return {false, *why};
       return {true, fmt::format("{} = {}", what, total)};
     } catch (const Error& e) {
       return {false, e.what()};
@@ -459,9 +478,9 @@ class Metrics : public Check {
   }
 
  private:
-  std::string url_, name_, op_;
+  std::string url_, name_;
   std::map<std::string, std::string> labels_;
-  double value_ = 0;
+  Comparison comparison_;
 };
 
 // Field assertions on a JSON or YAML file of the workspace.
@@ -485,35 +504,6 @@ class DocumentFile : public Check {
   std::string path_;
   bool yaml_;
   std::vector<FieldAssertion> fields_;
-};
-
-bool compare(double got, const std::string& op, double expected) {
-  return op == ">" ? got > expected : op == ">=" ? got >= expected : op == "<" ? got < expected : op == "<=" ? got <= expected
-         : op == "==" ? got == expected : got != expected;
-}
-
-// An optional numeric comparison on a check: one of >, >=, <, <=, ==, !=.
-struct Comparison {
-  std::string op;
-  double value = 0;
-  Comparison() = default;
-  Comparison(const YAML::Node& n, const std::string& file) {
-    for (const char* candidate : {">", ">=", "<", "<=", "==", "!="}) {
-      if (!n[candidate]) continue;
-      if (!op.empty()) bad(n, file, "give one comparison");
-      op = candidate;
-      try {
-        value = n[candidate].as<double>();
-      } catch (const YAML::Exception&) {
-        bad(n[candidate], file, fmt::format("'{}' compares with a number", candidate));
-      }
-    }
-  }
-  // nullopt when it holds (or there is none); else why not.
-  std::optional<std::string> test(double got, const std::string& what) const {
-    if (op.empty() || compare(got, op, value)) return std::nullopt;
-    return fmt::format("{}: expected {} {}, got {}", what, op, value, got);
-  }
 };
 
 std::string url_encode(const std::string& s) {

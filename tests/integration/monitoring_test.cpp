@@ -125,17 +125,28 @@ std::set<std::string> metric_names(const std::string& expr) {
   return names;
 }
 
+// A project with a Production model, a second version for a canary, and an embedded CRM
+// of 21 customers.
+struct CanaryProject {
+  test::TempDir dir;
+  std::string home = dir.file("home");
+  std::string crm = "sqlite:" + dir.file("crm.db");
+  CanaryProject() {
+    const auto cli = [&](const std::vector<std::string>& args) { return test::run_cli(args, home, dir.path()); };
+    REQUIRE(cli({"train", "--n-samples", "500", "--register", "--stage", "Production", "-o", dir.file("m1.json")}).exit_code == 0);
+    REQUIRE(cli({"train", "--n-samples", "400", "--model-version", "v2.0.0-canary", "--register", "-o", dir.file("m2.json")}).exit_code == 0);
+    REQUIRE(cli({"crm", "--crm", crm, "init", "--customers", "20"}).exit_code == 0);
+  }
+};
+
 }  // namespace
 
 TEST_SUITE("integration/monitoring") {
   TEST_CASE("a real Prometheus scrapes serve, answers every dashboard query and evaluates every alert") {
-    test::TempDir dir;
-    const std::string home = dir.file("home");
-    const auto cli = [&](const std::vector<std::string>& args) { return test::run_cli(args, home, dir.path()); };
-    REQUIRE(cli({"train", "--n-samples", "500", "--register", "--stage", "Production", "-o", dir.file("m1.json")}).exit_code == 0);
-    REQUIRE(cli({"train", "--n-samples", "400", "--model-version", "v2.0.0-canary", "--register", "-o", dir.file("m2.json")}).exit_code == 0);
-    const std::string crm = "sqlite:" + dir.file("crm.db");
-    REQUIRE(cli({"crm", "--crm", crm, "init", "--customers", "20"}).exit_code == 0);
+    CanaryProject p;
+    const test::TempDir& dir = p.dir;
+    const std::string& home = p.home;
+    const std::string& crm = p.crm;
 
     // The serving fleet: a healthy server with a canary, and one whose CRM is down (5xx).
     test::ServerProcess healthy(home, {"--canary-uri", "models:/ChurnPredictionModel/2", "--canary-weight", "0.5", "--crm", crm});
@@ -283,13 +294,10 @@ TEST_SUITE("integration/monitoring") {
   }
 
   TEST_CASE("the built-in /dashboard shows live numbers in headless Chromium") {
-    test::TempDir dir;
-    const std::string home = dir.file("home");
-    const auto cli = [&](const std::vector<std::string>& args) { return test::run_cli(args, home, dir.path()); };
-    REQUIRE(cli({"train", "--n-samples", "500", "--register", "--stage", "Production", "-o", dir.file("m1.json")}).exit_code == 0);
-    REQUIRE(cli({"train", "--n-samples", "400", "--model-version", "v2.0.0-canary", "--register", "-o", dir.file("m2.json")}).exit_code == 0);
-    const std::string crm = "sqlite:" + dir.file("crm.db");
-    REQUIRE(cli({"crm", "--crm", crm, "init", "--customers", "20"}).exit_code == 0);
+    CanaryProject p;
+    const test::TempDir& dir = p.dir;
+    const std::string& home = p.home;
+    const std::string& crm = p.crm;
     test::ServerProcess server(home, {"--canary-uri", "models:/ChurnPredictionModel/2", "--canary-weight", "0.5", "--crm", crm});
 
     // The screenshot is kept as a test artifact: build/tests/artifacts/dashboard.png.
