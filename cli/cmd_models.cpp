@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/command.hpp"
+#include "cli/mirror_changes.hpp"
 #include "cli/output.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/registry/registry_store.hpp"
@@ -106,6 +107,28 @@ int print_version_result(Context& ctx, const registry::ModelVersion& v, const st
   return kExitOk;
 }
 
+// promote, rollback, alias set or alias delete: one registry change.
+int change(const ModelsOptions& opt, Context& ctx, registry::RegistryStore& store, bool promote, bool rollback,
+           bool alias_set) {
+  const registry::Change change{"", opt.reason};
+  if (promote) {
+    const auto v = store.set_stage(opt.name, opt.version, *registry::parse_stage(opt.stage), opt.archive_existing, change);
+    return print_version_result(ctx, v, "Promoted");
+  }
+  if (rollback) return print_version_result(ctx, store.rollback(opt.name, change), "Rolled back");
+  if (alias_set) {
+    store.set_alias(opt.name, opt.alias, opt.version, change);
+    return print_version_result(ctx, store.get_version(opt.name, opt.version), "Alias set");
+  }
+  store.delete_alias(opt.name, opt.alias, change);
+  if (ctx.json) {
+    print_json({{"name", opt.name}, {"alias", opt.alias}, {"deleted", true}});
+  } else {
+    print(fmt::format("Deleted alias {} of {}\n", opt.alias, opt.name));
+  }
+  return kExitOk;
+}
+
 int history(const ModelsOptions& opt, Context& ctx, registry::RegistryStore& store) {
   const auto entries = store.history(opt.name);
   if (ctx.json) {
@@ -165,27 +188,12 @@ Command add_models_command(CLI::App& root, Globals& globals) {
   }
   return {app, [=](Context& ctx) {
             registry::RegistryStore store(ctx.settings.db_path());
-            const registry::Change change{"", opt->reason};
             if (list_cmd->parsed()) return list(ctx, store);
             if (show_cmd->parsed()) return show(*opt, ctx, store);
             if (history_cmd->parsed()) return history(*opt, ctx, store);
-            if (promote->parsed()) {
-              const auto v = store.set_stage(opt->name, opt->version, *registry::parse_stage(opt->stage),
-                                             opt->archive_existing, change);
-              return print_version_result(ctx, v, "Promoted");
-            }
-            if (rollback->parsed()) return print_version_result(ctx, store.rollback(opt->name, change), "Rolled back");
-            if (alias_set->parsed()) {
-              store.set_alias(opt->name, opt->alias, opt->version, change);
-              return print_version_result(ctx, store.get_version(opt->name, opt->version), "Alias set");
-            }
-            store.delete_alias(opt->name, opt->alias, change);
-            if (ctx.json) {
-              print_json({{"name", opt->name}, {"alias", opt->alias}, {"deleted", true}});
-            } else {
-              print(fmt::format("Deleted alias {} of {}\n", opt->alias, opt->name));
-            }
-            return kExitOk;
+            const int code = change(*opt, ctx, store, promote->parsed(), rollback->parsed(), alias_set->parsed());
+            mirror_after_change(ctx);
+            return code;
           }};
 }
 

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/command.hpp"
+#include "cli/mirror_changes.hpp"
 #include "cli/output.hpp"
 #include "libmlops/registry/tracking.hpp"
 
@@ -40,6 +41,7 @@ int run_register(const RegisterCliOptions& opt, Context& ctx) {
     print(fmt::format("Registered {} version {} ({}), stage {}{}\n", v.name, v.version, v.version_tag,
                       registry::to_string(v.stage), outcome.gate.empty() ? "" : " — " + outcome.gate));
   }
+  mirror_after_change(ctx);
   if (!outcome.registered) {
     std::fprintf(stderr, "mlops: %s: model not registered\n", outcome.gate.c_str());
     return kExitGateFailed;

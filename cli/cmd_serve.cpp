@@ -6,6 +6,7 @@
 #include "cli/output.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/log.hpp"
+#include "libmlops/mlflow/remote_model.hpp"
 #include "libmlops/registry/model_uri.hpp"
 #include "libmlops/serving/server.hpp"
 
@@ -27,11 +28,33 @@ std::string default_model_uri(const config::Settings& s) {
   return registry::default_model_uri(s.db_path(), s.get("MODEL_NAME"), s.get("MODEL_PATH"));
 }
 
+void check_model_uri(const std::string& uri, const mlflow::Connection& mlflow) {
+  if (uri.empty()) return;
+  if (!mlflow::is_mlflow_uri(uri)) {
+    registry::parse_model_uri(uri);
+    return;
+  }
+  const std::string rest = uri.substr(mlflow::kUriScheme.size());
+  if (rest.rfind("models:/", 0) != 0) {
+    throw Error(ErrorCode::invalid_input, fmt::format("'{}' is not an mlflow:models:/ URI", uri),
+                "use mlflow:models:/NAME@ALIAS, mlflow:models:/NAME/VERSION or mlflow:models:/NAME/STAGE");
+  }
+  registry::parse_model_uri(rest);
+  if (mlflow.tracking_uri.empty()) {
+    throw Error(ErrorCode::invalid_input, fmt::format("{} needs MLFLOW_TRACKING_URI", uri),
+                "set MLFLOW_TRACKING_URI (in .env or the environment) to the MLflow server, e.g. http://127.0.0.1:5000");
+  }
+}
+
 int run_serve(const ServeOptions& opt, Context& ctx) {
   const config::Settings& s = ctx.settings;
   serving::ServerOptions o;
   o.model_uri = opt.model_uri.value_or(default_model_uri(s));
-  if (!o.model_uri.empty()) registry::parse_model_uri(o.model_uri);  // a malformed URI is an error now
+  o.mlflow = mlflow::connection_from(s);
+  o.mlflow_cache_dir = s.home() + "/mlflow-models";
+  for (const std::string& uri : {o.model_uri, opt.canary_uri.value_or(s.get("CANARY_URI"))}) {
+    check_model_uri(uri, o.mlflow);  // a malformed URI is an error now, not at the first reload
+  }
   o.host = opt.host.value_or(s.get("MLOPS_HOST"));
   o.port = opt.port.value_or(static_cast<int>(s.number("MLOPS_PORT")));
   o.threads = opt.threads;
@@ -74,7 +97,8 @@ Command add_serve_command(CLI::App& root, Globals&) {
       "Example: mlops serve --port 8000   then   curl -s localhost:8000/predict -H 'Content-Type: application/json' \\\n"
       "           -d '{\"features\":[5.2,1.3,7.7,2.0,3.1,4.4,1.0,8.2,2.5,6.0]}'");
   app->add_option("--model-uri,--model", opt->model_uri,
-                  "models:/NAME@ALIAS, models:/NAME/VERSION|STAGE or a file (MODEL_URI; default: the production alias, else MODEL_PATH)");
+                  "models:/NAME@ALIAS, models:/NAME/VERSION|STAGE, mlflow:models:/... (from MLflow) or a file\n"
+                  "(MODEL_URI; default: the production alias, else MODEL_PATH)");
   app->add_option("--host", opt->host, "Listen address (MLOPS_HOST, default 127.0.0.1)");
   app->add_option("--port,-p", opt->port, "Port, 0 = any free port (MLOPS_PORT, default 8000)")->check(CLI::Range(0, 65535));
   app->add_option("--threads", opt->threads, "Worker threads; each keep-alive connection holds one")->capture_default_str()->check(CLI::Range(2, 4096));

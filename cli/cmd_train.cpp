@@ -5,6 +5,7 @@
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
+#include "cli/mirror_changes.hpp"
 #include "cli/push_metrics.hpp"
 #include "libmlops/registry/tracking.hpp"
 
@@ -122,6 +123,7 @@ int run_train(TrainOptions opt, Context& ctx) {
                         reg->gate.empty() ? "" : " — " + reg->gate));
     }
   }
+  mirror_after_change(ctx);
   if (refused) {
     std::fprintf(stderr, "mlops: %s: model not registered\n", reg->gate.c_str());
     return kExitGateFailed;

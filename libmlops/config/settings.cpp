@@ -31,6 +31,14 @@ const std::vector<SettingSpec>& known_settings() {
       {"CRM_TIMEOUT", "5", "seconds a CRM call may take before it fails (504)"},
       {"SEGMENT_POLICY", "", "segment policy YAML; empty = class 1 -> Churn_Risk_AI, else Normal_Segment_AI"},
       {"PUSHGATEWAY_URL", "", "when set, train and crm-sync push their run metrics to this Prometheus Pushgateway"},
+      {"MLFLOW_TRACKING_URI", "", "when set, registry changes are mirrored to this MLflow server (http[s]://HOST:5000)"},
+      {"MLFLOW_TRACKING_TOKEN", "", "MLflow bearer token (secret)"},
+      {"MLFLOW_TRACKING_USERNAME", "", "MLflow basic-auth user"},
+      {"MLFLOW_TRACKING_PASSWORD", "", "MLflow basic-auth password (secret)"},
+      {"MLFLOW_TRACKING_INSECURE_TLS", "false", "true = do not verify MLflow's TLS certificate"},
+      {"MLFLOW_TRACKING_SERVER_CERT_PATH", "", "CA bundle that signed MLflow's TLS certificate"},
+      {"MLFLOW_HTTP_REQUEST_TIMEOUT", "10", "seconds an MLflow call may take"},
+      {"MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3", "extra attempts of an MLflow call on connection errors, 5xx and 429"},
   };
   return specs;
 }

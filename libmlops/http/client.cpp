@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <chrono>
 #include <thread>
 
@@ -10,6 +11,18 @@
 #include <httplib.h>
 
 namespace mlops::http {
+
+std::string url_encode(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
 
 nlohmann::json Response::json(const std::string& what) const {
   try {
@@ -22,16 +35,36 @@ nlohmann::json Response::json(const std::string& what) const {
 
 struct Client::Impl {
   ClientOptions options;
+  std::string prefix;  // the base URL's path, put in front of every request path
   std::unique_ptr<httplib::Client> client;
 };
 
-Client::Client(const std::string& base_url, ClientOptions options) : impl_(std::make_unique<Impl>()), base_url_(base_url) {
-  if (base_url.rfind("http://", 0) != 0 || base_url.size() <= 7) {
-    throw Error(ErrorCode::invalid_input, fmt::format("'{}' is not an http:// URL", base_url),
+namespace {
+// Splits http[s]://host[:port][/prefix] into the part httplib connects to and the prefix.
+std::pair<std::string, std::string> split_base_url(const std::string& url) {
+  const bool https = url.rfind("https://", 0) == 0;
+  if ((!https && url.rfind("http://", 0) != 0) || url.size() <= (https ? 8u : 7u)) {
+    throw Error(ErrorCode::invalid_input, fmt::format("'{}' is not an http:// or https:// URL", url),
                 "use http://HOST:PORT, e.g. http://127.0.0.1:8001");
   }
+  const std::size_t host_start = https ? 8 : 7;
+  const std::size_t slash = url.find('/', host_start);
+  if (slash == std::string::npos) return {url, ""};
+  std::string prefix = url.substr(slash);
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  return {url.substr(0, slash), prefix};
+}
+}  // namespace
+
+Client::Client(const std::string& base_url, ClientOptions options) : impl_(std::make_unique<Impl>()), base_url_(base_url) {
+  auto [origin, prefix] = split_base_url(base_url);
   impl_->options = options;
-  impl_->client = std::make_unique<httplib::Client>(base_url);
+  impl_->prefix = std::move(prefix);
+  impl_->client = std::make_unique<httplib::Client>(origin);
+  if (!impl_->client->is_valid()) {
+    throw Error(ErrorCode::invalid_input, fmt::format("'{}' is not a valid URL", base_url),
+                "use http://HOST:PORT or https://HOST:PORT");
+  }
   const auto seconds = static_cast<time_t>(options.timeout_seconds);
   const auto micros = static_cast<time_t>((options.timeout_seconds - static_cast<double>(seconds)) * 1e6);
   impl_->client->set_connection_timeout(seconds, micros);
@@ -39,6 +72,13 @@ Client::Client(const std::string& base_url, ClientOptions options) : impl_(std::
   impl_->client->set_write_timeout(seconds, micros);
   impl_->client->set_keep_alive(true);
   impl_->client->set_tcp_nodelay(true);
+  if (!options.bearer_token.empty()) {
+    impl_->client->set_bearer_token_auth(options.bearer_token.c_str());
+  } else if (!options.username.empty()) {
+    impl_->client->set_basic_auth(options.username.c_str(), options.password.c_str());
+  }
+  impl_->client->enable_server_certificate_verification(options.verify_tls);
+  if (!options.ca_cert_path.empty()) impl_->client->set_ca_cert_path(options.ca_cert_path.c_str());
 }
 
 Client::~Client() = default;
@@ -58,6 +98,10 @@ Response with_retries(const ClientOptions& options, const std::string& url, bool
         throw Error(ErrorCode::timeout, fmt::format("{} did not answer within {} s", url, options.timeout_seconds),
                     "the service is slow or stuck; try again later");
       }
+      if (result.error() == httplib::Error::SSLServerVerification || result.error() == httplib::Error::SSLConnection) {
+        throw Error(ErrorCode::unavailable, fmt::format("TLS with {} failed ({})", url, httplib::to_string(result.error())),
+                    "check the server's certificate, or name its CA bundle (e.g. MLFLOW_TRACKING_SERVER_CERT_PATH)");
+      }
       throw Error(ErrorCode::unavailable, fmt::format("cannot reach {} ({})", url, httplib::to_string(result.error())),
                   "is the service running? check the URL and port");
     }
@@ -68,23 +112,30 @@ Response with_retries(const ClientOptions& options, const std::string& url, bool
 }  // namespace
 
 Response Client::get(const std::string& path) {
-  return with_retries(impl_->options, base_url_ + path, true, [&] { return impl_->client->Get(path.c_str()); });
+  const std::string full = impl_->prefix + path;
+  return with_retries(impl_->options, base_url_ + path, true, [&] { return impl_->client->Get(full.c_str()); });
 }
 
 Response Client::post_json(const std::string& path, const nlohmann::json& body, bool idempotent) {
-  const std::string text = body.dump();
-  return with_retries(impl_->options, base_url_ + path, idempotent,
-                      [&] { return impl_->client->Post(path.c_str(), text, "application/json"); });
+  return send("POST", path, body.dump(), "application/json", idempotent);
 }
 
 Response Client::post(const std::string& path, const std::string& body, const std::string& content_type) {
-  return with_retries(impl_->options, base_url_ + path, false,
-                      [&] { return impl_->client->Post(path.c_str(), body, content_type.c_str()); });
+  return send("POST", path, body, content_type, false);
 }
 
 Response Client::put(const std::string& path, const std::string& body, const std::string& content_type) {
-  return with_retries(impl_->options, base_url_ + path, true,
-                      [&] { return impl_->client->Put(path.c_str(), body, content_type.c_str()); });
+  return send("PUT", path, body, content_type, true);
+}
+
+Response Client::send(const std::string& method, const std::string& path, const std::string& body,
+                      const std::string& content_type, bool idempotent) {
+  httplib::Request req;
+  req.method = method;
+  req.path = impl_->prefix + path;
+  req.body = body;
+  if (!content_type.empty()) req.set_header("Content-Type", content_type);
+  return with_retries(impl_->options, base_url_ + path, idempotent, [&] { return impl_->client->send(req); });
 }
 
 }  // namespace mlops::http

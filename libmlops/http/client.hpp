@@ -4,6 +4,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace mlops::http {
 
@@ -11,6 +12,11 @@ struct ClientOptions {
   double timeout_seconds = 5;    // connect, read and write, each
   int retries = 2;               // extra attempts on connection errors, 429 and 5xx
   double backoff_seconds = 0.05; // doubled after each attempt
+  std::string bearer_token = {};  // sent as Authorization: Bearer
+  std::string username = {};      // with password: HTTP basic auth
+  std::string password = {};
+  bool verify_tls = true;         // https: check the server's certificate
+  std::string ca_cert_path = {};  // https: trust this CA bundle instead of the system's
 };
 
 struct Response {
@@ -20,9 +26,14 @@ struct Response {
   nlohmann::json json(const std::string& what) const;
 };
 
+// Percent-encodes everything but RFC 3986's unreserved characters (for a query value or a
+// path segment).
+std::string url_encode(std::string_view text);
+
 class Client {
  public:
-  // base_url: http://host:port (https is not built into Debian's cpp-httplib here).
+  // base_url: http://host[:port] or https://host[:port], optionally with a path prefix
+  // (http://host/mlflow) that is put in front of every request path.
   // Throws Error{invalid_input} for a malformed URL.
   Client(const std::string& base_url, ClientOptions options = {});
   ~Client();
@@ -37,6 +48,9 @@ class Client {
   Response post(const std::string& path, const std::string& body, const std::string& content_type);
   // PUT replaces a resource, so it is retried.
   Response put(const std::string& path, const std::string& body, const std::string& content_type);
+  // Any method with a body (e.g. MLflow's DELETE and PATCH with JSON); retried when `idempotent`.
+  Response send(const std::string& method, const std::string& path, const std::string& body,
+                const std::string& content_type, bool idempotent);
   const std::string& base_url() const { return base_url_; }
 
  private:

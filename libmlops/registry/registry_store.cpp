@@ -545,4 +545,78 @@ std::vector<OutboxEvent> RegistryStore::outbox(const std::string& status, int li
   return events;
 }
 
+OutboxCounts RegistryStore::outbox_counts() {
+  Statement s(*db_, "SELECT status, COUNT(*) FROM outbox GROUP BY status");
+  OutboxCounts counts;
+  while (s.step()) {
+    const std::string status = s.column_text(0);
+    const std::int64_t n = s.column_int64(1);
+    if (status == "pending") counts.pending = n;
+    if (status == "failed") counts.failed = n;
+    if (status == "done") counts.done = n;
+  }
+  return counts;
+}
+
+namespace {
+void update_outbox(sqlite::Database& db, std::int64_t id, std::string_view status, const std::string* error,
+                   bool count_attempt) {
+  Statement s(db,
+              "UPDATE outbox SET status = ?2, last_error = ?3, attempts = attempts + ?4, updated_at = ?5"
+              " WHERE id = ?1");
+  s.bind(1, id).bind(2, status);
+  if (error) {
+    s.bind(3, *error);
+  } else {
+    s.bind(3, nullptr);
+  }
+  s.bind(4, count_attempt ? 1 : 0).bind(5, now_ms()).step();
+}
+}  // namespace
+
+void RegistryStore::mark_outbox_done(std::int64_t id) { update_outbox(*db_, id, "done", nullptr, true); }
+
+void RegistryStore::mark_outbox_attempt_failed(std::int64_t id, const std::string& error) {
+  update_outbox(*db_, id, "pending", &error, true);
+}
+
+void RegistryStore::mark_outbox_failed(std::int64_t id, const std::string& error) {
+  update_outbox(*db_, id, "failed", &error, true);
+}
+
+void RegistryStore::retry_outbox(std::int64_t id) {
+  sqlite::Transaction tx(*db_);
+  Statement find(*db_, "SELECT status FROM outbox WHERE id = ?1");
+  find.bind(1, id);
+  if (!find.step()) {
+    throw Error(ErrorCode::not_found, fmt::format("no mirror event {}", id),
+                "run `mlops mirror status` to list the pending and failed events");
+  }
+  if (find.column_text(0) != "failed") {
+    throw Error(ErrorCode::not_found, fmt::format("mirror event {} has not failed (it is {})", id, find.column_text(0)),
+                "only failed events can be retried; pending ones are sent by `mlops mirror`");
+  }
+  Statement s(*db_, "UPDATE outbox SET status = 'pending', updated_at = ?2 WHERE id = ?1");
+  s.bind(1, id).bind(2, now_ms()).step();
+  tx.commit();
+}
+
+std::optional<std::string> RegistryStore::mirror_id(const std::string& kind, const std::string& local_id) {
+  Statement s(*db_, "SELECT remote_id FROM mirror_ids WHERE kind = ?1 AND local_id = ?2");
+  s.bind(1, kind).bind(2, local_id);
+  if (!s.step()) return std::nullopt;
+  return s.column_text(0);
+}
+
+void RegistryStore::set_mirror_id(const std::string& kind, const std::string& local_id, const std::string& remote_id) {
+  Statement s(*db_, "INSERT OR REPLACE INTO mirror_ids(kind, local_id, remote_id) VALUES (?1, ?2, ?3)");
+  s.bind(1, kind).bind(2, local_id).bind(3, remote_id).step();
+}
+
+std::string RegistryStore::registry_id() {
+  Statement s(*db_, "SELECT value FROM meta WHERE key = 'registry_id'");
+  if (!s.step()) throw Error(ErrorCode::corrupt, fmt::format("{} has no registry_id", db_->path()));
+  return s.column_text(0);
+}
+
 }  // namespace mlops::registry

@@ -113,6 +113,12 @@ struct OutboxEvent {
   std::int64_t created_at = 0;
 };
 
+struct OutboxCounts {
+  std::int64_t pending = 0;
+  std::int64_t failed = 0;
+  std::int64_t done = 0;
+};
+
 // One connection to the registry database. Every change is one transaction that also
 // appends its audit row and its outbox event. Safe across processes (WAL, BEGIN IMMEDIATE,
 // busy timeout); not thread-safe: one store per thread.
@@ -168,6 +174,18 @@ class RegistryStore {
 
   // The mirror outbox, oldest first; status "" = all.
   std::vector<OutboxEvent> outbox(const std::string& status = "pending", int limit = 1000);
+  OutboxCounts outbox_counts();
+  // The mirror's bookkeeping. attempt_failed keeps the event pending (a transient error);
+  // mark_failed parks it until retry_outbox requeues it (Error{not_found} unless it failed).
+  void mark_outbox_done(std::int64_t id);
+  void mark_outbox_attempt_failed(std::int64_t id, const std::string& error);
+  void mark_outbox_failed(std::int64_t id, const std::string& error);
+  void retry_outbox(std::int64_t id);
+  // The MLflow name of a mirrored local object (kind: experiment, run, version, ...).
+  std::optional<std::string> mirror_id(const std::string& kind, const std::string& local_id);
+  void set_mirror_id(const std::string& kind, const std::string& local_id, const std::string& remote_id);
+  // A random id made when the registry was created; tags its objects in MLflow.
+  std::string registry_id();
 
  private:
   std::unique_ptr<sqlite::Database> db_;

@@ -506,17 +506,6 @@ class DocumentFile : public Check {
   std::vector<FieldAssertion> fields_;
 };
 
-std::string url_encode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
 
 // A PromQL query through Prometheus's HTTP API: valid, non-empty, and optionally compared.
 class Prometheus : public Check {
@@ -528,7 +517,7 @@ class Prometheus : public Check {
     const std::string query = c.expand(query_);
     if (base.find('{') != std::string::npos) return {false, "no Prometheus URL: pass --prometheus URL"};
     try {
-      const http::Response r = http::Client(base, {c.timeout_seconds, 0, 0}).get("/api/v1/query?query=" + url_encode(query));
+      const http::Response r = http::Client(base, {c.timeout_seconds, 0, 0}).get("/api/v1/query?query=" + http::url_encode(query));
       const json body = json::parse(r.body, nullptr, false);
       if (body.is_discarded()) return {false, fmt::format("{} is not Prometheus (HTTP {}: {})", base, r.status, shorten(r.body))};
       if (body.value("status", "") != "success") return {false, fmt::format("`{}`: {}", query, body.value("error", "query failed"))};

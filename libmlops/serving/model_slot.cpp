@@ -1,19 +1,38 @@
 #include "libmlops/serving/model_slot.hpp"
 
 #include "libmlops/core/clock.hpp"
+#include "libmlops/core/error.hpp"
 #include "libmlops/core/sha256.hpp"
+#include "libmlops/mlflow/remote_model.hpp"
 #include "libmlops/registry/model_uri.hpp"
 
 namespace mlops::serving {
 
-std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, const std::string& db_path) {
+namespace {
+mlflow::Client mlflow_client(const ModelSources& sources) {
+  if (sources.mlflow.tracking_uri.empty()) {
+    throw Error(ErrorCode::invalid_input, "an mlflow:models:/ URI needs MLFLOW_TRACKING_URI",
+                "set MLFLOW_TRACKING_URI to the MLflow server, e.g. http://127.0.0.1:5000");
+  }
+  return mlflow::Client(sources.mlflow);
+}
+}  // namespace
+
+std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, const ModelSources& sources) {
   auto loaded = std::make_shared<LoadedModel>();
   registry::ResolvedModel resolved;
-  if (registry::parse_model_uri(uri).kind == registry::ModelUri::Kind::file) {
+  if (mlflow::is_mlflow_uri(uri)) {
+    mlflow::Client client = mlflow_client(sources);
+    const mlflow::RemoteModel remote = mlflow::resolve_remote_model(client, uri);
+    resolved.name = remote.name;
+    resolved.version = std::stoll(remote.version);
+    resolved.path = mlflow::fetch_remote_model(client, remote, sources.mlflow_cache_dir);
+    loaded->artifact = model::load_artifact(resolved.path);
+  } else if (registry::parse_model_uri(uri).kind == registry::ModelUri::Kind::file) {
     resolved.path = uri;
     loaded->artifact = model::load_artifact(uri);
   } else {
-    registry::RegistryStore store(db_path);
+    registry::RegistryStore store(sources.db_path);
     loaded->artifact = registry::load_model(store, uri, &resolved);
   }
   const model::ModelArtifact& a = loaded->artifact;
@@ -29,11 +48,17 @@ std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, co
   return loaded;
 }
 
-bool model_changed(const LoadedModel& loaded, const std::string& db_path) {
+bool model_changed(const LoadedModel& loaded, const ModelSources& sources) {
+  if (mlflow::is_mlflow_uri(loaded.uri)) {
+    mlflow::Client client = mlflow_client(sources);
+    const mlflow::RemoteModel now = mlflow::resolve_remote_model(client, loaded.uri);
+    return std::stoll(now.version) != loaded.registry_version ||
+           (!now.sha256.empty() && now.sha256 != loaded.artifact.sha256);
+  }
   if (registry::parse_model_uri(loaded.uri).kind == registry::ModelUri::Kind::file) {
     return sha256_file(loaded.uri) != loaded.artifact.sha256;
   }
-  registry::RegistryStore store(db_path);
+  registry::RegistryStore store(sources.db_path);
   const registry::ResolvedModel now = registry::resolve_model_uri(store, loaded.uri);
   return now.version != loaded.registry_version || now.sha256 != loaded.artifact.sha256;
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "libmlops/mlflow/client.hpp"
 #include "libmlops/model/artifact.hpp"
 #include "libmlops/observability/drift.hpp"
 
@@ -14,20 +15,28 @@ struct LoadedModel {
   model::ModelArtifact artifact;
   std::string uri;               // as configured (models:/... or a path)
   std::string name;              // registered name, else the artifact's
-  std::int64_t registry_version = 0;  // 0 when loaded from a file
+  std::int64_t registry_version = 0;  // the version in the registry (or MLflow's); 0 for a file
   std::string label;             // the model_version label of responses and metrics
   std::string path;              // the artifact file that was loaded
   std::int64_t loaded_at_ms = 0;
   std::unique_ptr<observability::DriftMonitor> drift;
 };
 
-// Resolves `uri` against the registry at db_path (or reads a file) and prepares it for
-// serving. Throws Error{not_found|corrupt|invalid_input}.
-std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, const std::string& db_path);
+// Where model URIs are resolved.
+struct ModelSources {
+  std::string db_path;           // the local registry, for models:/ URIs
+  mlflow::Connection mlflow;     // MLflow, for mlflow:models:/ URIs
+  std::string mlflow_cache_dir;  // where models fetched from MLflow are kept
+};
+
+// Resolves `uri` (a file, models:/ in the local registry, or mlflow:models:/ in MLflow,
+// fetched and verified) and prepares it for serving. Throws Error{not_found|corrupt|
+// invalid_input}, or Error{unavailable|timeout} when MLflow cannot be reached.
+std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, const ModelSources& sources);
 
 // Whether `uri` would now resolve to a different artifact than `loaded` (another version,
-// or a file whose bytes changed). Throws like load_serving_model.
-bool model_changed(const LoadedModel& loaded, const std::string& db_path);
+// an alias moved in MLflow, or a file whose bytes changed). Throws like load_serving_model.
+bool model_changed(const LoadedModel& loaded, const ModelSources& sources);
 
 // Readers take a reference-counted snapshot, so a request in flight keeps the model it
 // started with while a reload swaps in the next one.

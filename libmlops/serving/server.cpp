@@ -39,13 +39,14 @@ nlohmann::json ServiceState::reload(bool force) {
   std::lock_guard lock(reload_mutex);
   nlohmann::json result = {{"ok", true}, {"models", nlohmann::json::array()}};
   std::vector<std::string> messages;
+  const ModelSources sources{options.db_path, options.mlflow, options.mlflow_cache_dir};
   const auto reload_slot = [&](ModelSlot& slot, const std::string& uri, std::string_view role) {
     if (uri.empty()) return;
     const auto current = slot.get();
     nlohmann::json entry = {{"role", role}, {"uri", uri}};
     try {
-      if (current && !force && !model_changed(*current, options.db_path)) return;
-      auto next = load_serving_model(uri, options.db_path);
+      if (current && !force && !model_changed(*current, sources)) return;
+      auto next = load_serving_model(uri, sources);
       if (role == "canary") {
         auto primary_model = primary.get();
         if (primary_model && primary_model->label == next->label) {

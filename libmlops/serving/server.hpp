@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include "libmlops/mlflow/client.hpp"
+
 namespace mlops::serving {
 
 struct ServerOptions {
@@ -21,6 +23,8 @@ struct ServerOptions {
   std::string api_key;              // required on mutating routes when set
   bool json_logs = false;
   std::string db_path;              // the registry database, for models:/ URIs
+  mlflow::Connection mlflow;        // MLflow, for mlflow:models:/ URIs and the mirror backlog gauge
+  std::string mlflow_cache_dir;     // where models fetched from MLflow are kept
   std::string crm_url = "sqlite:crm.db";  // the CRM of /crm_segment_update
   double crm_timeout = 5;           // seconds per CRM call
   std::string policy_path;          // segment policy YAML; "" = the course's binary policy

@@ -116,6 +116,21 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_by_status ON outbox(status, id);
 )sql",
+    R"sql(
+-- What each local object is called in MLflow once mirrored (run id, version number, ...).
+CREATE TABLE mirror_ids (
+  kind       TEXT NOT NULL,
+  local_id   TEXT NOT NULL,
+  remote_id  TEXT NOT NULL,
+  PRIMARY KEY (kind, local_id)
+) WITHOUT ROWID;
+-- Facts about this registry; registry_id tells its mirrored objects from another laptop's.
+CREATE TABLE meta (
+  key    TEXT PRIMARY KEY,
+  value  TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta(key, value) VALUES ('registry_id', lower(hex(randomblob(8))));
+)sql",
 };
 
 int read_user_version(sqlite::Database& db) {

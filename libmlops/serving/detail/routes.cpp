@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <map>
 #include <random>
@@ -10,6 +11,7 @@
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/log.hpp"
 #include "libmlops/crm/crm_store.hpp"
+#include "libmlops/registry/registry_store.hpp"
 #include "libmlops/serving/detail/dashboard.hpp"
 #include "libmlops/serving/detail/state.hpp"
 #include "libmlops/serving/request.hpp"
@@ -359,6 +361,21 @@ void admin_reload(ServiceState& state, const httplib::Request& req, httplib::Res
   write_json(res, result, result.value("ok", false) ? 200 : 502);
 }
 
+// mlflow_mirror_pending_events: registry changes not yet in MLflow. Only with MLflow
+// configured: without it the outbox grows by design and is no backlog.
+void publish_mirror_backlog(ServiceState& state) {
+  if (state.options.mlflow.tracking_uri.empty()) return;
+  std::error_code ec;
+  if (!std::filesystem::exists(state.options.db_path, ec)) return;
+  try {
+    registry::RegistryStore store(state.options.db_path);
+    state.metrics.set_gauge("mlflow_mirror_pending_events", "Registry changes waiting to be mirrored to MLflow",
+                            static_cast<double>(store.outbox_counts().pending));
+  } catch (const Error& e) {
+    logging::event(logging::Level::warn, "cannot read the mirror outbox", {{"error", e.what()}});
+  }
+}
+
 }  // namespace
 
 void install_routes(httplib::Server& server, ServiceState& state) {
@@ -434,6 +451,7 @@ void install_routes(httplib::Server& server, ServiceState& state) {
     }
   }));
   server.Get("/metrics", route("/metrics", [&state](const httplib::Request&, httplib::Response& res) {
+    publish_mirror_backlog(state);
     res.set_content(state.metrics.scrape(), "text/plain; version=0.0.4; charset=utf-8");
   }));
   server.Get("/dashboard", route("/dashboard", [](const httplib::Request&, httplib::Response& res) {

@@ -1,0 +1,183 @@
+// cli: `mlops mirror` — send the registry's pending changes to MLflow; `status`; `retry`.
+#include <fmt/format.h>
+
+#include <csignal>
+#include <ctime>
+
+#include "cli/command.hpp"
+#include "cli/mirror_changes.hpp"
+#include "cli/output.hpp"
+#include "libmlops/mlflow/mirror.hpp"
+
+namespace mlops::cli {
+namespace {
+
+struct MirrorOptions {
+  bool watch = false;
+  double interval = 2;
+  std::vector<std::int64_t> retry_ids;
+  bool retry_all = false;
+};
+
+mlflow::Connection required_connection(const config::Settings& s) {
+  mlflow::Connection c = mlflow::connection_from(s);
+  if (c.tracking_uri.empty()) {
+    throw Error(ErrorCode::invalid_input, "MLFLOW_TRACKING_URI is not set, so there is no MLflow to mirror to",
+                "set it in .env or the environment, e.g. MLFLOW_TRACKING_URI=http://127.0.0.1:5000");
+  }
+  return c;
+}
+
+std::unique_ptr<mlflow::MirrorLock> lock_or_throw(const std::string& db_path) {
+  auto lock = mlflow::MirrorLock::try_acquire(db_path);
+  if (!lock) {
+    throw Error(ErrorCode::conflict, fmt::format("another `mlops mirror` is draining {}", db_path),
+                "wait for it to finish, or stop the `mlops mirror --watch` that is running");
+  }
+  return lock;
+}
+
+nlohmann::json to_json(const mlflow::EventOutcome& e) {
+  return {{"id", e.id}, {"kind", e.kind}, {"result", e.result}, {"detail", e.detail}};
+}
+
+void print_outcome(const mlflow::EventOutcome& e) {
+  print(fmt::format("  #{:<5} {:<25} {:<7} {}\n", e.id, e.kind, e.result, e.detail));
+}
+
+int drain_once(Context& ctx, registry::RegistryStore& store, mlflow::Client& client) {
+  const mlflow::DrainReport r = mlflow::drain(store, client, ctx.json ? nullptr : print_outcome);
+  if (ctx.json) {
+    nlohmann::json events = nlohmann::json::array();
+    for (const auto& e : r.events) events.push_back(to_json(e));
+    print_json({{"tracking_uri", client.tracking_uri()}, {"done", r.done}, {"failed", r.failed}, {"blocked", r.blocked},
+                {"pending", r.pending}, {"stopped_by", r.stopped_by}, {"events", events}});
+  } else {
+    print(fmt::format("Mirrored {} change(s) to MLflow at {}; {} pending, {} newly failed\n", r.done,
+                      client.tracking_uri(), r.pending, r.failed));
+    if (!r.stopped_by.empty()) print(fmt::format("Stopped: {}\n", r.stopped_by));
+    if (r.failed > 0 || r.blocked > 0) print("See `mlops mirror status`; fix the cause, then `mlops mirror retry ID`.\n");
+  }
+  return r.stopped_by.empty() && r.failed == 0 && r.blocked == 0 ? kExitOk : kExitFailure;
+}
+
+// Drains every `interval` seconds until SIGINT or SIGTERM, printing what it sends.
+int watch(const MirrorOptions& opt, Context& ctx, registry::RegistryStore& store, mlflow::Client& client) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (!ctx.quiet) {
+    std::fprintf(stderr, "mlops mirror: watching %s every %gs for changes to send to %s (Ctrl-C stops)\n",
+                 ctx.settings.db_path().c_str(), opt.interval, client.tracking_uri().c_str());
+  }
+  std::string last_stop;
+  for (;;) {
+    const mlflow::DrainReport r = mlflow::drain(store, client, [&](const mlflow::EventOutcome& e) {
+      if (e.result == "retry") return;  // said once below, not every interval
+      if (ctx.json) {
+        print_json(to_json(e));
+      } else {
+        print_outcome(e);
+      }
+    });
+    if (r.stopped_by != last_stop && !r.stopped_by.empty()) {
+      std::fprintf(stderr, "mlops mirror: MLflow not reached (%s); %lld pending, trying again\n", r.stopped_by.c_str(),
+                   static_cast<long long>(r.pending));
+    }
+    last_stop = r.stopped_by;
+    timespec wait{static_cast<time_t>(opt.interval), static_cast<long>((opt.interval - static_cast<long>(opt.interval)) * 1e9)};
+    if (sigtimedwait(&signals, nullptr, &wait) > 0) return kExitOk;
+  }
+}
+
+int status(Context& ctx, registry::RegistryStore& store) {
+  const registry::OutboxCounts counts = store.outbox_counts();
+  const auto failed = store.outbox("failed", 1'000'000);
+  const auto pending = store.outbox("pending", 1'000'000);
+  const auto blocked = mlflow::blocked_events(failed, pending);
+  const std::string uri = ctx.settings.get("MLFLOW_TRACKING_URI");
+  if (ctx.json) {
+    nlohmann::json events = nlohmann::json::array();
+    for (const auto* list : {&failed, &pending}) {
+      for (const auto& e : *list) {
+        nlohmann::json j = {{"id", e.id},           {"kind", e.kind},         {"status", e.status},
+                            {"attempts", e.attempts}, {"last_error", e.last_error}, {"created_at", e.created_at},
+                            {"payload", nlohmann::json::parse(e.payload, nullptr, false)}};
+        if (auto it = blocked.find(e.id); it != blocked.end()) j["blocked_by"] = it->second;
+        events.push_back(j);
+      }
+    }
+    print_json({{"tracking_uri", uri}, {"pending", counts.pending}, {"failed", counts.failed}, {"done", counts.done},
+                {"events", events}});
+    return kExitOk;
+  }
+  print(fmt::format("MLflow: {}\nOutbox: {} pending, {} failed, {} done\n", uri.empty() ? "(MLFLOW_TRACKING_URI not set)" : uri,
+                    counts.pending, counts.failed, counts.done));
+  if (failed.empty() && pending.empty()) return kExitOk;
+  Table t({"id", "kind", "status", "attempts", "created", "last error"});
+  for (const auto* list : {&failed, &pending}) {
+    for (const auto& e : *list) {
+      std::string why = e.last_error;
+      if (auto it = blocked.find(e.id); it != blocked.end()) why = fmt::format("waits for failed event {}", it->second);
+      if (why.size() > 120) why = why.substr(0, 117) + "...";
+      t.add_row({std::to_string(e.id), e.kind, e.status, std::to_string(e.attempts), format_time(e.created_at), why});
+    }
+  }
+  print(t.render());
+  if (!failed.empty()) print("Requeue a failed event with `mlops mirror retry ID` (or --all-failed) once its cause is fixed.\n");
+  return kExitOk;
+}
+
+int retry(const MirrorOptions& opt, Context& ctx, registry::RegistryStore& store) {
+  std::vector<std::int64_t> ids = opt.retry_ids;
+  if (opt.retry_all) {
+    for (const auto& e : store.outbox("failed", 1'000'000)) ids.push_back(e.id);
+  }
+  if (ids.empty()) {
+    throw Error(ErrorCode::invalid_input, "name the failed events to retry, or pass --all-failed",
+                "see `mlops mirror status` for their ids");
+  }
+  for (std::int64_t id : ids) store.retry_outbox(id);
+  if (ctx.json) {
+    print_json({{"requeued", ids}});
+  } else {
+    print(fmt::format("Requeued {} event(s): {}\n", ids.size(), fmt::join(ids, ", ")));
+  }
+  mirror_after_change(ctx);
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_mirror_command(CLI::App& root, Globals& globals) {
+  auto opt = std::make_shared<MirrorOptions>();
+  CLI::App* app = root.add_subcommand("mirror", "Send the registry's changes to MLflow (MLFLOW_TRACKING_URI)");
+  app->footer(
+      "Every registry change (runs, versions, stages, aliases, tags) waits in an outbox until MLflow has it.\n"
+      "train --register, register and models promote|alias|rollback send it at once when MLflow answers;\n"
+      "`mlops mirror` sends what is left, in order, and never creates a run or version twice.\n"
+      "Examples: mlops mirror            mlops mirror --watch\n"
+      "          mlops mirror status     mlops mirror retry 42");
+  app->require_subcommand(0, 1);
+  app->add_flag("--watch", opt->watch, "Keep sending new changes until Ctrl-C");
+  app->add_option("--interval", opt->interval, "With --watch: seconds between checks")->capture_default_str()->check(CLI::Range(0.05, 3600.0));
+  add_json_flag(app, globals);
+  CLI::App* status_cmd = app->add_subcommand("status", "List pending and failed changes with their last error");
+  add_json_flag(status_cmd, globals);
+  CLI::App* retry_cmd = app->add_subcommand("retry", "Requeue failed changes (then send them)");
+  retry_cmd->add_option("ID", opt->retry_ids, "Event ids from `mlops mirror status`");
+  retry_cmd->add_flag("--all-failed", opt->retry_all, "Requeue every failed change");
+  add_json_flag(retry_cmd, globals);
+  return {app, [=](Context& ctx) {
+            registry::RegistryStore store(ctx.settings.db_path());
+            if (status_cmd->parsed()) return status(ctx, store);
+            if (retry_cmd->parsed()) return retry(*opt, ctx, store);
+            mlflow::Client client(required_connection(ctx.settings));
+            const auto lock = lock_or_throw(ctx.settings.db_path());
+            return opt->watch ? watch(*opt, ctx, store, client) : drain_once(ctx, store, client);
+          }};
+}
+
+}  // namespace mlops::cli

@@ -1,0 +1,43 @@
+#include "cli/mirror_changes.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "libmlops/mlflow/mirror.hpp"
+
+namespace mlops::cli {
+
+void mirror_after_change(Context& ctx) {
+  const config::Settings& s = ctx.settings;
+  mlflow::Connection connection = mlflow::connection_from(s);
+  if (connection.tracking_uri.empty()) return;
+  // A command waits for MLflow at most a few seconds; `mlops mirror` is patient.
+  connection.http.timeout_seconds = std::min(connection.http.timeout_seconds, 5.0);
+  connection.http.retries = std::min(connection.http.retries, 1);
+  const auto say = [](const std::string& line) { std::fprintf(stderr, "mlops: %s\n", line.c_str()); };
+  try {
+    auto lock = mlflow::MirrorLock::try_acquire(s.db_path());
+    if (!lock) {
+      say(fmt::format("MLflow: another `mlops mirror` is sending the changes to {}", connection.tracking_uri));
+      return;
+    }
+    registry::RegistryStore store(s.db_path());
+    mlflow::Client client(connection);
+    const mlflow::DrainReport r = mlflow::drain(store, client);
+    if (!r.stopped_by.empty()) {
+      say(fmt::format("MLflow not reached ({}); {} change(s) pending — run `mlops mirror` when it is back",
+                      r.stopped_by, r.pending));
+    } else if (r.failed > 0 || r.blocked > 0) {
+      say(fmt::format("MLflow refused {} change(s) and {} wait behind them — see `mlops mirror status`", r.failed,
+                      r.blocked));
+    } else if (!ctx.quiet && r.done > 0) {
+      say(fmt::format("mirrored {} change(s) to MLflow at {}", r.done, connection.tracking_uri));
+    }
+  } catch (const Error& e) {
+    say(fmt::format("MLflow mirror skipped: {}", e.what()));
+  }
+}
+
+}  // namespace mlops::cli

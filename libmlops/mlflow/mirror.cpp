@@ -1,0 +1,302 @@
+#include "libmlops/mlflow/mirror.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "libmlops/core/fs.hpp"
+#include "libmlops/model/artifact.hpp"
+
+namespace mlops::mlflow {
+namespace {
+
+using nlohmann::json;
+
+// Every object the mirror creates carries this tag, so it can be found again.
+const std::string kOriginTag = "mlops.origin";
+
+Tags string_map(const json& j) {
+  Tags out;
+  if (j.is_object()) {
+    for (const auto& [key, value] : j.items()) out[key] = value.is_string() ? value.get<std::string>() : value.dump();
+  }
+  return out;
+}
+
+// The models and runs an event touches: a failed event blocks later events that share one.
+std::vector<std::string> subjects_of(const registry::OutboxEvent& e) {
+  const json p = json::parse(e.payload, nullptr, false);
+  if (p.is_discarded()) return {};
+  std::vector<std::string> out;
+  if (p.contains("experiment") && p["experiment"].is_string()) out.push_back("experiment:" + p["experiment"].get<std::string>());
+  if (e.kind == "experiment_created") out.push_back("experiment:" + p.value("name", ""));
+  if (p.contains("run_id") && p["run_id"].is_string() && !p["run_id"].get<std::string>().empty()) {
+    out.push_back("run:" + p["run_id"].get<std::string>());
+  }
+  if (e.kind != "experiment_created" && p.contains("name") && p["name"].is_string()) {
+    out.push_back("model:" + p["name"].get<std::string>());
+  }
+  return out;
+}
+
+// A failure of this event's own request, as opposed to MLflow (or the way to it) failing.
+bool is_permanent(const Error& e) {
+  if (const auto* m = dynamic_cast<const MlflowError*>(&e)) return m->permanent();
+  return e.code() != ErrorCode::unavailable && e.code() != ErrorCode::timeout && e.code() != ErrorCode::corrupt;
+}
+
+class Mirror {
+ public:
+  Mirror(registry::RegistryStore& store, Client& client) : store_(store), client_(client), registry_id_(store.registry_id()) {}
+
+  // Sends one event; returns what it became in MLflow. Throws on failure.
+  std::string send(const registry::OutboxEvent& e) {
+    const json p = json::parse(e.payload);
+    if (e.kind == "experiment_created") return "experiment " + experiment_id(p.at("name"));
+    if (e.kind == "run_created") return "run " + create_run(p);
+    if (e.kind == "run_finished") return "run " + finish_run(p);
+    if (e.kind == "registered_model_created") {
+      client_.ensure_registered_model(p.at("name"), "", {{kOriginTag, registry_id_}});
+      return "registered model " + p.at("name").get<std::string>();
+    }
+    if (e.kind == "model_version_created") return create_version(p);
+    if (e.kind == "stage_transitioned") {
+      const std::string stage = p.at("stage");
+      // MLflow answers 500 to archive_existing_versions with a stage that is not active.
+      const bool archive = p.value("archive_existing_versions", false) && (stage == "Staging" || stage == "Production");
+      const std::string version = remote_version(p);
+      client_.transition_stage(p.at("name"), version, stage, archive);
+      return fmt::format("{} version {} -> {}", p.at("name").get<std::string>(), version, stage);
+    }
+    if (e.kind == "alias_set") {
+      const std::string version = remote_version(p);
+      client_.set_alias(p.at("name"), p.at("alias"), version);
+      return fmt::format("{}@{} -> version {}", p.at("name").get<std::string>(), p.at("alias").get<std::string>(), version);
+    }
+    if (e.kind == "alias_deleted") {
+      client_.delete_alias(p.at("name"), p.at("alias"));
+      return fmt::format("{}@{} deleted", p.at("name").get<std::string>(), p.at("alias").get<std::string>());
+    }
+    if (e.kind == "version_tag_set") {
+      const std::string version = remote_version(p);
+      client_.set_version_tag(p.at("name"), version, p.at("key"), p.at("value"));
+      return fmt::format("{} version {} tag {}", p.at("name").get<std::string>(), version, p.at("key").get<std::string>());
+    }
+    throw Error(ErrorCode::invalid_input, fmt::format("unknown outbox event kind '{}'", e.kind),
+                "this registry was written by a newer mlops; upgrade mlops to mirror it");
+  }
+
+ private:
+  std::string experiment_id(const std::string& name) {
+    if (auto id = store_.mirror_id("experiment", name)) return *id;
+    const std::string id = client_.ensure_experiment(name);
+    store_.set_mirror_id("experiment", name, id);
+    return id;
+  }
+
+  std::string create_run(const json& p) {
+    const std::string local = p.at("run_id");
+    if (auto id = store_.mirror_id("run", local)) return *id;
+    const std::string experiment = experiment_id(p.at("experiment"));
+    const std::string origin = fmt::format("{}/run/{}", registry_id_, local);
+    std::optional<RunInfo> run = client_.find_run_by_tag(experiment, kOriginTag, origin);
+    if (!run) {
+      Tags tags = string_map(p.value("tags", json::object()));
+      tags["mlflow.user"] = p.value("user", "");
+      tags["mlflow.source.name"] = "mlops";
+      tags["mlflow.source.type"] = "LOCAL";
+      tags["mlops.run_id"] = local;
+      tags[kOriginTag] = origin;
+      run = client_.create_run(experiment, p.value("run_name", ""), p.at("start_time").get<std::int64_t>(), tags);
+    }
+    client_.log_batch(run->run_id, string_map(p.value("params", json::object())), {}, {});
+    store_.set_mirror_id("run", local, run->run_id);
+    store_.set_mirror_id("run_artifact_uri", local, run->artifact_uri);
+    return run->run_id;
+  }
+
+  // The MLflow run of a local run created before; its create event came first.
+  std::pair<std::string, std::string> remote_run(const std::string& local) {
+    auto id = store_.mirror_id("run", local);
+    auto uri = store_.mirror_id("run_artifact_uri", local);
+    if (!id || !uri) {
+      throw Error(ErrorCode::not_found, fmt::format("run {} is not in MLflow yet", local),
+                  "its run_created event has not been mirrored; see `mlops mirror status`");
+    }
+    return {*id, *uri};
+  }
+
+  std::string finish_run(const json& p) {
+    const auto [run_id, artifact_uri] = remote_run(p.at("run_id"));
+    const std::int64_t end_time = p.at("end_time");
+    std::vector<Metric> metrics;
+    const json local_metrics = p.value("metrics", json::object());
+    for (const auto& [key, value] : local_metrics.items()) {
+      if (value.is_number() && std::isfinite(value.get<double>())) metrics.push_back({key, value.get<double>(), end_time, 0});
+    }
+    client_.log_batch(run_id, string_map(p.value("params", json::object())), metrics,
+                      string_map(p.value("tags", json::object())));
+    const std::string artifact = p.value("artifact_path", "");
+    if (!artifact.empty()) {
+      const std::string text = read_file(artifact);  // Error{not_found} when it was deleted: permanent
+      const json model = json::parse(text, nullptr, false);
+      const std::string version_tag = model.is_object() ? model.value("model_version", "") : "";
+      client_.upload_artifact(artifact_uri, "model/model.json", text);
+      client_.upload_artifact(artifact_uri, "model/MLmodel",
+                              mlmodel_file(run_id, p.value("artifact_sha256", ""), version_tag, end_time));
+    }
+    client_.update_run(run_id, p.value("status", "FINISHED"), end_time);
+    return run_id;
+  }
+
+  std::string create_version(const json& p) {
+    const std::string name = p.at("name");
+    const std::string local = fmt::format("{}/{}", name, p.at("version").get<std::int64_t>());
+    if (auto v = store_.mirror_id("version", local)) return fmt::format("{} version {}", name, *v);
+    const std::string local_run = p.value("run_id", "");
+    if (local_run.empty()) {
+      throw Error(ErrorCode::invalid_input, fmt::format("{} has no run, so its artifact has no place in MLflow", local),
+                  "register models through `mlops train --register` or `mlops register`, which record a run");
+    }
+    const auto [run_id, artifact_uri] = remote_run(local_run);
+    client_.ensure_registered_model(name, "", {{kOriginTag, registry_id_}});
+    const std::string origin = fmt::format("{}/version/{}", registry_id_, local);
+    std::optional<ModelVersion> v = client_.find_version_by_tag(name, kOriginTag, origin);
+    if (!v) {
+      Tags tags = string_map(p.value("tags", json::object()));
+      tags["model_version"] = p.value("version_tag", "");
+      tags["mlops.sha256"] = p.value("artifact_sha256", "");
+      tags["mlops.version"] = std::to_string(p.at("version").get<std::int64_t>());
+      tags[kOriginTag] = origin;
+      v = client_.create_model_version(name, artifact_uri + "/model", run_id, p.value("description", ""), tags);
+    }
+    store_.set_mirror_id("version", local, v->version);
+    return fmt::format("{} version {}", name, v->version);
+  }
+
+  std::string remote_version(const json& p) {
+    const std::string local = fmt::format("{}/{}", p.at("name").get<std::string>(), p.at("version").get<std::int64_t>());
+    if (auto v = store_.mirror_id("version", local)) return *v;
+    throw Error(ErrorCode::not_found, fmt::format("version {} is not in MLflow yet", local),
+                "its model_version_created event has not been mirrored; see `mlops mirror status`");
+  }
+
+  registry::RegistryStore& store_;
+  Client& client_;
+  std::string registry_id_;
+};
+
+}  // namespace
+
+std::map<std::int64_t, std::int64_t> blocked_events(const std::vector<registry::OutboxEvent>& failed,
+                                                    const std::vector<registry::OutboxEvent>& pending) {
+  std::map<std::string, std::int64_t> blocked_subjects;
+  for (const auto& e : failed) {
+    for (const std::string& s : subjects_of(e)) blocked_subjects.emplace(s, e.id);
+  }
+  std::map<std::int64_t, std::int64_t> out;
+  for (const auto& e : pending) {
+    const std::vector<std::string> subjects = subjects_of(e);
+    for (const std::string& s : subjects) {
+      if (auto it = blocked_subjects.find(s); it != blocked_subjects.end()) {
+        out[e.id] = it->second;
+        for (const std::string& other : subjects) blocked_subjects.emplace(other, it->second);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+DrainReport drain(registry::RegistryStore& store, Client& client, const std::function<void(const EventOutcome&)>& on_event) {
+  DrainReport report;
+  Mirror mirror(store, client);
+  std::map<std::string, std::int64_t> blocked;  // subject -> the failed event it waits for
+  for (const auto& e : store.outbox("failed", 1'000'000)) {
+    for (const std::string& s : subjects_of(e)) blocked.emplace(s, e.id);
+  }
+  const auto publish = [&](EventOutcome outcome) {
+    if (on_event) on_event(outcome);
+    report.events.push_back(std::move(outcome));
+  };
+  for (const registry::OutboxEvent& e : store.outbox("pending", 1'000'000)) {
+    const std::vector<std::string> subjects = subjects_of(e);
+    std::optional<std::int64_t> waits_for;
+    for (const std::string& s : subjects) {
+      if (auto it = blocked.find(s); it != blocked.end()) waits_for = it->second;
+    }
+    if (waits_for) {
+      for (const std::string& s : subjects) blocked.emplace(s, *waits_for);
+      ++report.blocked;
+      publish({e.id, e.kind, "blocked", fmt::format("waits for failed event {}", *waits_for)});
+      continue;
+    }
+    try {
+      const std::string detail = mirror.send(e);
+      store.mark_outbox_done(e.id);
+      ++report.done;
+      publish({e.id, e.kind, "done", detail});
+    } catch (const Error& error) {
+      if (!is_permanent(error)) {
+        store.mark_outbox_attempt_failed(e.id, error.what());
+        report.stopped_by = error.what();
+        publish({e.id, e.kind, "retry", error.what()});
+        break;  // order matters: nothing after it may overtake it
+      }
+      store.mark_outbox_failed(e.id, error.what());
+      for (const std::string& s : subjects) blocked.emplace(s, e.id);
+      ++report.failed;
+      publish({e.id, e.kind, "failed", error.what()});
+    } catch (const std::exception& error) {  // a malformed payload: a bug or a hand-edited database
+      const std::string what = fmt::format("cannot read the event: {}", error.what());
+      store.mark_outbox_failed(e.id, what);
+      for (const std::string& s : subjects) blocked.emplace(s, e.id);
+      ++report.failed;
+      publish({e.id, e.kind, "failed", what});
+    }
+  }
+  report.pending = store.outbox_counts().pending;
+  return report;
+}
+
+std::unique_ptr<MirrorLock> MirrorLock::try_acquire(const std::string& db_path) {
+  const std::string path = db_path + ".mirror-lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(ErrorCode::io, fmt::format("cannot open {}", path), "check that MLOPS_HOME is writable");
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return nullptr;
+  }
+  return std::unique_ptr<MirrorLock>(new MirrorLock(fd));
+}
+
+MirrorLock::~MirrorLock() { ::close(fd_); }
+
+std::string mlmodel_file(const std::string& run_id, const std::string& sha256, const std::string& model_version,
+                         std::int64_t created_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(created_ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &utc);
+  return fmt::format(
+      "artifact_path: model\n"
+      "flavors:\n"
+      "  mlops:\n"
+      "    data: model.json\n"
+      "    format: {}\n"
+      "    model_version: '{}'\n"
+      "    sha256: {}\n"
+      "    loader: mlops serve --model-uri mlflow:models:/NAME/VERSION\n"
+      "run_id: {}\n"
+      "utc_time_created: '{}.{:03}000'\n",
+      model::kArtifactFormat, model_version, sha256, run_id, when, created_ms % 1000);
+}
+
+}  // namespace mlops::mlflow

@@ -1,0 +1,64 @@
+// mlflow: the mirror — sends the registry's outbox to MLflow in order, idempotently.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "libmlops/mlflow/client.hpp"
+#include "libmlops/registry/registry_store.hpp"
+
+namespace mlops::mlflow {
+
+// What happened to one event in a drain.
+struct EventOutcome {
+  std::int64_t id = 0;
+  std::string kind;
+  std::string result;  // done, failed (MLflow refused it for good), retry (transient), blocked
+  std::string detail;  // the MLflow object it became, or the error
+};
+
+struct DrainReport {
+  int done = 0;
+  int failed = 0;   // newly failed in this drain
+  int blocked = 0;  // waiting behind a failed event of the same model or run
+  std::int64_t pending = 0;  // still pending afterwards (blocked and unsent)
+  std::string stopped_by;    // the transient error that stopped the drain; "" when it ran through
+  std::vector<EventOutcome> events;
+};
+
+// Sends every pending event, oldest first. A transient error (MLflow down, slow, 5xx, 429,
+// refused credentials) stops the drain and leaves the rest pending for the next one. An
+// event MLflow rejects for good is marked failed and blocks later events of the same model
+// (or run) until `retry`; events of other models go on. Each event's MLflow id is recorded,
+// and objects are looked up by their `mlops.origin` tag before they are created, so an event
+// sent twice (a retry, a drain killed midway) never makes a second run or version.
+DrainReport drain(registry::RegistryStore& store, Client& client,
+                  const std::function<void(const EventOutcome&)>& on_event = {});
+
+// For `mirror status`: the failed event each pending event waits for, by pending id.
+std::map<std::int64_t, std::int64_t> blocked_events(const std::vector<registry::OutboxEvent>& failed,
+                                                    const std::vector<registry::OutboxEvent>& pending);
+
+// One mirror at a time per registry: an exclusive lock on DB_PATH.mirror-lock, released when
+// the holder exits, however it exits. nullptr when another process holds it.
+class MirrorLock {
+ public:
+  static std::unique_ptr<MirrorLock> try_acquire(const std::string& db_path);
+  ~MirrorLock();
+  MirrorLock(const MirrorLock&) = delete;
+  MirrorLock& operator=(const MirrorLock&) = delete;
+
+ private:
+  explicit MirrorLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// The file written beside the model as `model/MLmodel`, so MLflow's UI shows a logged model.
+std::string mlmodel_file(const std::string& run_id, const std::string& sha256, const std::string& model_version,
+                         std::int64_t created_ms);
+
+}  // namespace mlops::mlflow

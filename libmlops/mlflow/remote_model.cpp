@@ -1,0 +1,70 @@
+#include "libmlops/mlflow/remote_model.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "libmlops/core/fs.hpp"
+#include "libmlops/core/sha256.hpp"
+#include "libmlops/registry/model_uri.hpp"
+
+namespace mlops::mlflow {
+
+bool is_mlflow_uri(std::string_view uri) { return uri.rfind(kUriScheme, 0) == 0; }
+
+RemoteModel resolve_remote_model(Client& client, std::string_view uri) {
+  const auto malformed = [&] {
+    return Error(ErrorCode::invalid_input, fmt::format("'{}' is not an mlflow:models:/ URI", uri),
+                 "use mlflow:models:/NAME@ALIAS, mlflow:models:/NAME/VERSION or mlflow:models:/NAME/STAGE");
+  };
+  if (!is_mlflow_uri(uri) || uri.substr(kUriScheme.size()).rfind("models:/", 0) != 0) throw malformed();
+  const registry::ModelUri parsed = registry::parse_model_uri(uri.substr(kUriScheme.size()));
+  ModelVersion v;
+  switch (parsed.kind) {
+    case registry::ModelUri::Kind::alias:
+      v = client.get_version_by_alias(parsed.name, parsed.alias);
+      break;
+    case registry::ModelUri::Kind::version:
+      v = client.get_version(parsed.name, std::to_string(parsed.version));
+      break;
+    case registry::ModelUri::Kind::stage: {
+      const std::string stage(registry::to_string(parsed.stage));
+      auto latest = client.latest_version_in_stage(parsed.name, stage);
+      if (!latest) {
+        throw Error(ErrorCode::not_found, fmt::format("MLflow model '{}' has no version in stage {}", parsed.name, stage),
+                    "promote one: mlops models promote NAME VERSION --stage " + stage);
+      }
+      v = *latest;
+      break;
+    }
+    case registry::ModelUri::Kind::file:
+      break;
+  }
+  RemoteModel out{v.name.empty() ? parsed.name : v.name, v.version, client.download_uri(parsed.name, v.version), "", ""};
+  if (auto it = v.tags.find("mlops.sha256"); it != v.tags.end()) out.sha256 = it->second;
+  if (auto it = v.tags.find("model_version"); it != v.tags.end()) out.version_tag = it->second;
+  // A runs:/RUN/PATH source is relative to the run's artifact location.
+  if (out.artifact_uri.rfind("runs:/", 0) == 0) {
+    const std::string rest = out.artifact_uri.substr(6);
+    const std::size_t slash = rest.find('/');
+    const RunInfo run = client.get_run(rest.substr(0, slash));
+    out.artifact_uri = run.artifact_uri + (slash == std::string::npos ? "" : rest.substr(slash));
+  }
+  return out;
+}
+
+std::string fetch_remote_model(Client& client, const RemoteModel& model, const std::string& cache_dir) {
+  const std::string path = (std::filesystem::path(cache_dir) / model.name / model.version / "model.json").string();
+  if (std::filesystem::exists(path) && (model.sha256.empty() || sha256_file(path) == model.sha256)) return path;
+  const std::string bytes = client.download_artifact(model.artifact_uri, "model.json");
+  if (!model.sha256.empty() && sha256_hex(bytes) != model.sha256) {
+    throw Error(ErrorCode::corrupt,
+                fmt::format("MLflow's model.json of {} version {} has sha256 {}, but the version's mlops.sha256 tag says {}",
+                            model.name, model.version, sha256_hex(bytes), model.sha256),
+                "the artifact in MLflow was changed after it was registered; register a new version");
+  }
+  write_file_atomic(path, bytes);
+  return path;
+}
+
+}  // namespace mlops::mlflow
