@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/command.hpp"
+#include "cli/mlflow_support.hpp"
 #include "cli/output.hpp"
 #include "cli/push_metrics.hpp"
 #include "libmlops/core/error.hpp"
@@ -74,8 +75,7 @@ int run_crm_sync(SyncCliOptions& opt, Context& ctx) {
   if (uri.empty()) {
     throw Error(ErrorCode::not_found, "no model to sync with", "train and register one: mlops train --register --stage Production");
   }
-  registry::RegistryStore store(s.db_path());
-  auto model = std::make_shared<const model::ModelArtifact>(registry::load_model(store, uri));
+  auto model = std::make_shared<const model::ModelArtifact>(mlflow::load_any_model(uri, model_sources(s)));
   const std::string policy_path = opt.policy.value_or(s.get("SEGMENT_POLICY"));
   const auto policy = policy_path.empty() ? crm::SegmentPolicy::course_default() : crm::SegmentPolicy::load(policy_path);
   o.model_uri = uri;
@@ -129,7 +129,7 @@ Command add_crm_sync_command(CLI::App& root, Globals& globals) {
   CLI::App* app = root.add_subcommand("crm-sync", "Predict every customer's segment and write back the changed ones");
   app->footer("Examples: mlops crm-sync --dry-run   |   mlops crm-sync --shard 0/4   |   mlops crm-sync rollback RUN_ID");
   app->add_option("--crm", opt->crm_url, "CRM URL: sqlite:PATH or http://HOST:PORT (CRM_URL)");
-  app->add_option("--model-uri,--model", opt->model_uri, "Model (default: the production alias, else MODEL_PATH)");
+  app->add_option("--model-uri,--model", opt->model_uri, "Model: models:/..., mlflow:models:/... or a file (default: the production alias, else MODEL_PATH)");
   app->add_option("--policy", opt->policy, "Segment policy YAML (SEGMENT_POLICY)");
   app->add_option("--batch-size", opt->sync.batch_size, "Customers per page and write")->capture_default_str()->check(CLI::Range(1, 100000));
   app->add_flag("--dry-run", opt->sync.dry_run, "Write nothing; print how many would move from which segment to which");

@@ -5,7 +5,7 @@
 #include <ctime>
 
 #include "cli/command.hpp"
-#include "cli/mirror_changes.hpp"
+#include "cli/mlflow_support.hpp"
 #include "cli/output.hpp"
 #include "libmlops/mlflow/mirror.hpp"
 
@@ -77,7 +77,7 @@ int watch(const MirrorOptions& opt, Context& ctx, registry::RegistryStore& store
     const mlflow::DrainReport r = mlflow::drain(store, client, [&](const mlflow::EventOutcome& e) {
       if (e.result == "retry") return;  // said once below, not every interval
       if (ctx.json) {
-        print_json(to_json(e));
+        print(to_json(e).dump() + "\n");  // JSON Lines: one event per line as it happens
       } else {
         print_outcome(e);
       }
@@ -161,7 +161,7 @@ Command add_mirror_command(CLI::App& root, Globals& globals) {
       "Examples: mlops mirror            mlops mirror --watch\n"
       "          mlops mirror status     mlops mirror retry 42");
   app->require_subcommand(0, 1);
-  app->add_flag("--watch", opt->watch, "Keep sending new changes until Ctrl-C");
+  app->add_flag("--watch", opt->watch, "Keep sending new changes until Ctrl-C (with --json: one JSON line per event)");
   app->add_option("--interval", opt->interval, "With --watch: seconds between checks")->capture_default_str()->check(CLI::Range(0.05, 3600.0));
   add_json_flag(app, globals);
   CLI::App* status_cmd = app->add_subcommand("status", "List pending and failed changes with their last error");

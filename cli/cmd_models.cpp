@@ -2,7 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/command.hpp"
-#include "cli/mirror_changes.hpp"
+#include "cli/mlflow_support.hpp"
 #include "cli/output.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/registry/registry_store.hpp"

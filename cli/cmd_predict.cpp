@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "cli/command.hpp"
+#include "cli/mlflow_support.hpp"
 #include "cli/output.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/fs.hpp"
@@ -53,13 +54,12 @@ nlohmann::json prediction_json(const model::ModelArtifact& a, const double* prob
 }
 
 int run_predict(const PredictOptions& opt, Context& ctx) {
-  registry::RegistryStore store(ctx.settings.db_path());
   const config::Settings& s = ctx.settings;
   std::string uri = opt.model.empty() ? registry::default_model_uri(s.db_path(), s.get("MODEL_NAME"), s.get("MODEL_PATH"))
                                       : opt.model;
   if (uri.empty()) uri = s.get("MODEL_PATH");  // not there: the error below says so
   registry::ResolvedModel resolved;
-  const model::ModelArtifact a = registry::load_model(store, uri, &resolved);
+  const model::ModelArtifact a = mlflow::load_any_model(uri, model_sources(s), &resolved);
   const auto n_features = static_cast<std::size_t>(a.model.n_features());
   std::vector<double> probs(a.classes.size());
   if (!opt.features.empty()) {
@@ -117,7 +117,7 @@ Command add_predict_command(CLI::App& root, Globals& globals) {
   app->footer(
       "The model defaults to models:/MODEL_NAME@production when the registry has it, else MODEL_PATH.\n"
       "Example: mlops predict --model models:/ChurnPredictionModel/1 --features 5,1,7,2,3,4,1,8,2,6");
-  app->add_option("--model,-m", opt->model, "models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS or a file");
+  app->add_option("--model,-m", opt->model, "models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS, mlflow:models:/... or a file");
   auto* features = app->add_option("--features", opt->features, "Comma-separated feature values of one row");
   auto* data = app->add_option("--data", opt->data, "CSV of rows to score (columns by name, or in order)");
   app->add_option("--output,-o", opt->output, "With --data: write predictions to this CSV")->needs(data);

@@ -2,7 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/command.hpp"
-#include "cli/mirror_changes.hpp"
+#include "cli/mlflow_support.hpp"
 #include "cli/output.hpp"
 #include "libmlops/registry/tracking.hpp"
 

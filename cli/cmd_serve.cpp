@@ -3,6 +3,7 @@
 
 
 #include "cli/command.hpp"
+#include "cli/mlflow_support.hpp"
 #include "cli/output.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/log.hpp"
@@ -50,8 +51,9 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   const config::Settings& s = ctx.settings;
   serving::ServerOptions o;
   o.model_uri = opt.model_uri.value_or(default_model_uri(s));
-  o.mlflow = mlflow::connection_from(s);
-  o.mlflow_cache_dir = s.home() + "/mlflow-models";
+  const mlflow::ModelSources sources = model_sources(s);
+  o.mlflow = sources.mlflow;
+  o.mlflow_cache_dir = sources.mlflow_cache_dir;
   for (const std::string& uri : {o.model_uri, opt.canary_uri.value_or(s.get("CANARY_URI"))}) {
     check_model_uri(uri, o.mlflow);  // a malformed URI is an error now, not at the first reload
   }

@@ -5,7 +5,7 @@
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
-#include "cli/mirror_changes.hpp"
+#include "cli/mlflow_support.hpp"
 #include "cli/push_metrics.hpp"
 #include "libmlops/registry/tracking.hpp"
 

@@ -6,7 +6,6 @@
 
 #include "libmlops/core/fs.hpp"
 #include "libmlops/core/sha256.hpp"
-#include "libmlops/registry/model_uri.hpp"
 
 namespace mlops::mlflow {
 
@@ -65,6 +64,34 @@ std::string fetch_remote_model(Client& client, const RemoteModel& model, const s
   }
   write_file_atomic(path, bytes);
   return path;
+}
+
+model::ModelArtifact load_any_model(std::string_view uri, const ModelSources& sources, registry::ResolvedModel* resolved) {
+  registry::ResolvedModel r;
+  model::ModelArtifact artifact;
+  if (is_mlflow_uri(uri)) {
+    if (sources.mlflow.tracking_uri.empty()) {
+      throw Error(ErrorCode::invalid_input, fmt::format("{} needs MLFLOW_TRACKING_URI", uri),
+                  "set MLFLOW_TRACKING_URI (in .env or the environment) to the MLflow server, e.g. http://127.0.0.1:5000");
+    }
+    Client client(sources.mlflow);
+    const RemoteModel remote = resolve_remote_model(client, uri);
+    r.uri = std::string(uri);
+    r.name = remote.name;
+    r.version = std::stoll(remote.version);
+    r.version_tag = remote.version_tag;
+    r.path = fetch_remote_model(client, remote, sources.mlflow_cache_dir);
+    if (!remote.sha256.empty()) r.sha256 = remote.sha256;
+    artifact = model::load_artifact(r.path, r.sha256);
+  } else if (registry::parse_model_uri(uri).kind == registry::ModelUri::Kind::file) {
+    r.uri = r.path = std::string(uri);
+    artifact = model::load_artifact(r.path);
+  } else {
+    registry::RegistryStore store(sources.db_path);
+    artifact = registry::load_model(store, uri, &r);
+  }
+  if (resolved) *resolved = r;
+  return artifact;
 }
 
 }  // namespace mlops::mlflow

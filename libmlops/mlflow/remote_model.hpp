@@ -5,6 +5,8 @@
 #include <string_view>
 
 #include "libmlops/mlflow/client.hpp"
+#include "libmlops/model/artifact.hpp"
+#include "libmlops/registry/model_uri.hpp"
 
 namespace mlops::mlflow {
 
@@ -28,5 +30,19 @@ RemoteModel resolve_remote_model(Client& client, std::string_view uri);
 // immutable), checks it against the sha256 tag, and returns the file's path. Throws
 // Error{corrupt} when the bytes do not match.
 std::string fetch_remote_model(Client& client, const RemoteModel& model, const std::string& cache_dir);
+
+// Where model URIs are resolved.
+struct ModelSources {
+  std::string db_path;           // the local registry, for models:/ URIs
+  Connection mlflow;             // MLflow, for mlflow:models:/ URIs
+  std::string mlflow_cache_dir;  // where models fetched from MLflow are kept
+};
+
+// Any model URI a command accepts: mlflow:models:/... (fetched from MLflow and verified),
+// models:/... (the local registry, sha256 checked) or a file. Fills `resolved` when given
+// (for MLflow: its name, version number and the cached file). Throws Error{not_found|
+// corrupt|invalid_input}, or Error{unavailable|timeout} when MLflow cannot be reached.
+model::ModelArtifact load_any_model(std::string_view uri, const ModelSources& sources,
+                                    registry::ResolvedModel* resolved = nullptr);
 
 }  // namespace mlops::mlflow

@@ -8,33 +8,10 @@
 
 namespace mlops::serving {
 
-namespace {
-mlflow::Client mlflow_client(const ModelSources& sources) {
-  if (sources.mlflow.tracking_uri.empty()) {
-    throw Error(ErrorCode::invalid_input, "an mlflow:models:/ URI needs MLFLOW_TRACKING_URI",
-                "set MLFLOW_TRACKING_URI to the MLflow server, e.g. http://127.0.0.1:5000");
-  }
-  return mlflow::Client(sources.mlflow);
-}
-}  // namespace
-
 std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, const ModelSources& sources) {
   auto loaded = std::make_shared<LoadedModel>();
   registry::ResolvedModel resolved;
-  if (mlflow::is_mlflow_uri(uri)) {
-    mlflow::Client client = mlflow_client(sources);
-    const mlflow::RemoteModel remote = mlflow::resolve_remote_model(client, uri);
-    resolved.name = remote.name;
-    resolved.version = std::stoll(remote.version);
-    resolved.path = mlflow::fetch_remote_model(client, remote, sources.mlflow_cache_dir);
-    loaded->artifact = model::load_artifact(resolved.path);
-  } else if (registry::parse_model_uri(uri).kind == registry::ModelUri::Kind::file) {
-    resolved.path = uri;
-    loaded->artifact = model::load_artifact(uri);
-  } else {
-    registry::RegistryStore store(sources.db_path);
-    loaded->artifact = registry::load_model(store, uri, &resolved);
-  }
+  loaded->artifact = mlflow::load_any_model(uri, sources, &resolved);
   const model::ModelArtifact& a = loaded->artifact;
   loaded->uri = uri;
   loaded->name = resolved.name.empty() ? a.name : resolved.name;
@@ -50,7 +27,7 @@ std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, co
 
 bool model_changed(const LoadedModel& loaded, const ModelSources& sources) {
   if (mlflow::is_mlflow_uri(loaded.uri)) {
-    mlflow::Client client = mlflow_client(sources);
+    mlflow::Client client(sources.mlflow);
     const mlflow::RemoteModel now = mlflow::resolve_remote_model(client, loaded.uri);
     return std::stoll(now.version) != loaded.registry_version ||
            (!now.sha256.empty() && now.sha256 != loaded.artifact.sha256);

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "libmlops/mlflow/client.hpp"
+#include "libmlops/mlflow/remote_model.hpp"
 #include "libmlops/model/artifact.hpp"
 #include "libmlops/observability/drift.hpp"
 
@@ -22,16 +22,9 @@ struct LoadedModel {
   std::unique_ptr<observability::DriftMonitor> drift;
 };
 
-// Where model URIs are resolved.
-struct ModelSources {
-  std::string db_path;           // the local registry, for models:/ URIs
-  mlflow::Connection mlflow;     // MLflow, for mlflow:models:/ URIs
-  std::string mlflow_cache_dir;  // where models fetched from MLflow are kept
-};
+using mlflow::ModelSources;
 
-// Resolves `uri` (a file, models:/ in the local registry, or mlflow:models:/ in MLflow,
-// fetched and verified) and prepares it for serving. Throws Error{not_found|corrupt|
-// invalid_input}, or Error{unavailable|timeout} when MLflow cannot be reached.
+// Loads `uri` (see mlflow::load_any_model) and prepares it for serving. Throws like it.
 std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, const ModelSources& sources);
 
 // Whether `uri` would now resolve to a different artifact than `loaded` (another version,

@@ -47,7 +47,9 @@ std::vector<std::string> environment_with(const std::string& home, const std::ve
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     const std::string entry = *e;
-    if (entry.rfind("MLOPS_", 0) == 0 || entry.rfind("MODEL_", 0) == 0) continue;  // isolate tests
+    if (entry.rfind("MLOPS_", 0) == 0 || entry.rfind("MODEL_", 0) == 0 || entry.rfind("MLFLOW_", 0) == 0) {
+      continue;  // isolate tests from the machine's settings
+    }
     env.push_back(entry);
   }
   if (!home.empty()) env.push_back("MLOPS_HOME=" + home);

@@ -1,4 +1,4 @@
-#include "cli/mirror_changes.hpp"
+#include "cli/mlflow_support.hpp"
 
 #include <fmt/format.h>
 
@@ -38,6 +38,10 @@ void mirror_after_change(Context& ctx) {
   } catch (const Error& e) {
     say(fmt::format("MLflow mirror skipped: {}", e.what()));
   }
+}
+
+mlflow::ModelSources model_sources(const config::Settings& s) {
+  return {s.db_path(), mlflow::connection_from(s), s.home() + "/mlflow-models"};
 }
 
 }  // namespace mlops::cli
