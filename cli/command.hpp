@@ -54,5 +54,6 @@ Command add_crm_sync_command(CLI::App& root, Globals& globals);
 Command add_eval_rubric_command(CLI::App& root, Globals& globals);
 Command add_badge_command(CLI::App& root, Globals& globals);
 Command add_mirror_command(CLI::App& root, Globals& globals);
+Command add_doctor_command(CLI::App& root, Globals& globals);
 
 }  // namespace mlops::cli

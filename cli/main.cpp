@@ -63,7 +63,7 @@ int real_main(int argc, char** argv) {
       add_predict_command(root, globals), add_serve_command(root, globals),
       add_crm_command(root, globals), add_crm_sync_command(root, globals),
       add_eval_rubric_command(root, globals), add_badge_command(root, globals),
-      add_mirror_command(root, globals),
+      add_mirror_command(root, globals), add_doctor_command(root, globals),
   };
 
   try {

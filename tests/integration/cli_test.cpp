@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "libmlops/core/fs.hpp"
+#include "tests/support/server_process.hpp"
 #include "tests/support/support.hpp"
 
 using namespace mlops;
@@ -206,5 +207,37 @@ TEST_SUITE("integration/cli") {
     CHECK(cmp.exit_code == 0);
     CHECK(contains(cmp.out, "param.C"));
     CHECK(contains(cmp.out, "metric.accuracy"));
+  }
+  TEST_CASE("doctor says what to fix: a missing .env, a missing key, a busy port") {
+    Project p;
+    auto r = p.run({"doctor"});
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.out, "missing   .env"));
+    CHECK(contains(r.out, "fix: cp .env.example .env"));
+    CHECK_FALSE(std::filesystem::exists(p.home));  // a check creates nothing
+
+    p.dir.write(".env", "MODEL_NAME=ChurnPredictionModel\nMODEL_VERSION=v1\n");
+    r = p.run({"doctor"});
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.out, "does not set CRM_URL"));
+
+    p.dir.write(".env", test::read_text(std::string(MLOPS_SOURCE_DIR) + "/.env.example"));
+    REQUIRE(p.run({"train", "--n-samples", "200", "--register"}).exit_code == 0);
+    test::ServerProcess busy(p.home, {});
+    const json j = p.run_json({"--env-file", ".env", "doctor", "--json"});
+    CHECK(j["ok"] == true);
+    std::map<std::string, json> by_name;
+    for (const json& c : j["checks"]) by_name[c["name"]] = c;
+    CHECK(by_name[".env"]["status"] == "ok");
+    CHECK(by_name["registry"]["status"] == "ok");
+    CHECK(contains(by_name["registry"]["detail"], "1 model(s)"));
+    for (const char* part : {"prometheus", "promtool", "pushgateway", "chromium", "docker-compose", "mlflow"}) {
+      CAPTURE(part);
+      CHECK(by_name.count(part) == 1);
+    }
+    // The port serve would use is taken by the one running: a warning, not a failure.
+    r = p.run({"doctor"}, {"MLOPS_PORT=" + std::to_string(busy.port())});
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.out, fmt::format("warn      port            127.0.0.1:{} is in use", busy.port())));
   }
 }
