@@ -5,7 +5,7 @@ JOBS      ?= $(shell nproc)
 MLOPS     := $(BUILD_DIR)/cli/mlops
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: help deps build test sanitize fuzz train demo serve bench bench-serve bench-crm load lint clean
+.PHONY: help deps build test sanitize fuzz train demo serve up down bench bench-serve bench-crm load lint clean
 
 help:
 	@echo "make demo    install what is missing, build, train + register + predict"
@@ -14,6 +14,7 @@ help:
 	@echo "make build   Release build in $(BUILD_DIR)/"
 	@echo "make train   train and register the course's default model"
 	@echo "make serve   serve the production model on http://127.0.0.1:8000"
+	@echo "make up      the whole stack in Docker (serve, CRM, MLflow, Prometheus, Grafana); make down stops it"
 	@echo "make bench   run the benchmarks in bench/ (minutes; see bench/README.md)"
 	@echo "make fuzz    fuzz the request parser for 60 s (clang libFuzzer)"
 
@@ -51,6 +52,15 @@ demo: build
 
 serve: build
 	$(MLOPS) serve --port 8000
+
+# The compose stack needs a Docker engine (and docker-compose or the compose plugin).
+COMPOSE := $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
+up:
+	@[ -f .env ] || cp .env.example .env
+	$(COMPOSE) --env-file .env -f compose/docker-compose.yml up -d --build
+	@echo "mlops-api http://localhost:8000  crm :8001  mlflow :5000  prometheus :9090  grafana :3000"
+down:
+	$(COMPOSE) --env-file .env -f compose/docker-compose.yml down
 
 bench: build
 	@scripts/deps.sh bench

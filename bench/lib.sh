@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the serving benchmarks (sourced).
 
 # Waits until URL answers 200; prints the milliseconds since START_NS. Fails after 30 s.

@@ -13,6 +13,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
+# shellcheck disable=SC2046  # pkg-config prints several flags
 g++ -std=c++20 -O2 bench/floor_server.cpp -o "$work/floor" $(pkg-config --cflags --libs cpp-httplib) -lpthread
 "$mlops" --home "$work/home" train --n-samples 1000 -C 0.1 --model-version v1.2.0-stable -o "$work/model.json" \
   --register --stage Production >/dev/null

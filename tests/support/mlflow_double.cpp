@@ -757,7 +757,10 @@ struct MlflowDouble::Impl {
   }
 };
 
-MlflowDouble::MlflowDouble() : impl_(std::make_unique<Impl>()) { impl_->listen(); }
+MlflowDouble::MlflowDouble(int port) : impl_(std::make_unique<Impl>()) {
+  impl_->port = port;
+  impl_->listen();
+}
 MlflowDouble::~MlflowDouble() { impl_->shutdown(); }
 
 std::string MlflowDouble::url() const { return fmt::format("http://127.0.0.1:{}", impl_->port); }

@@ -14,7 +14,7 @@ namespace mlops::test {
 
 class MlflowDouble {
  public:
-  MlflowDouble();   // listens on an ephemeral loopback port
+  explicit MlflowDouble(int port = 0);  // listens on 127.0.0.1:port (0 = an ephemeral port)
   ~MlflowDouble();  // stops; a request held by hold_after() is released
   MlflowDouble(const MlflowDouble&) = delete;
   MlflowDouble& operator=(const MlflowDouble&) = delete;

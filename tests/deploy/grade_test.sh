@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the classroom grading script end to end, as the learner template's workflow does,
+# against the MLflow test double (MLflow cannot be installed here) on free loopback ports,
+# and checks the grade: 100%, every report and badge written, the version in "MLflow".
+#   tests/deploy/grade_test.sh BUILD_DIR   (ctest: deploy.classroom)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="$1"
+out=$(mktemp -d)
+double_pid=
+# shellcheck disable=SC2317  # called by the trap
+cleanup() { [ -z "$double_pid" ] || kill "$double_pid" 2>/dev/null || true; rm -rf "$out"; }
+trap cleanup EXIT
+
+# A port nothing listens on (connecting fails), from the high range.
+free_port() {
+  while true; do
+    port=$(shuf -i 20000-60000 -n 1)
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+}
+
+"$build/tests/mlflow-double" > "$out/double.out" &
+double_pid=$!
+for _ in $(seq 1 100); do grep -q listening "$out/double.out" 2>/dev/null && break; sleep 0.05; done
+mlflow=$(grep -o 'http://[0-9.:]*' "$out/double.out")
+
+cd "$root"
+MLFLOW_TRACKING_URI="$mlflow" GRADE_OUT="$out/grade" GRADE_PORT=$(free_port) GRADE_PROMETHEUS_PORT=$(free_port) \
+  GRADE_TEST_COMMAND="$build/tests/mlops_tests --test-suite='unit/*' --no-intro" \
+  examples/classroom/grade.sh
+
+fail() { echo "grade_test: $*" >&2; exit 1; }
+grep -q '"score": 100' "$out/grade/results.json" || fail "score is not 100"
+grep -q '## Rubric: 100.0%' "$out/grade/results.md" || fail "no Markdown report"
+xmllint --noout "$out/grade/results.xml" || fail "JUnit report is not well-formed"
+for badge in overall M1 M3 badge-MLflow-Synced; do
+  xmllint --noout "$out/grade/badges/$badge.svg" || fail "badge $badge.svg"
+done
+curl -fsS "$mlflow/api/2.0/mlflow/registered-models/get?name=ChurnPredictionModel" | grep -q '"current_stage": "Production"' \
+  || fail "no Production version in MLflow"
+echo "grade_test: 100%, reports, badges and the MLflow version are there"
