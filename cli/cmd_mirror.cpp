@@ -135,7 +135,7 @@ int retry(const MirrorOptions& opt, Context& ctx, registry::RegistryStore& store
   if (opt.retry_all) {
     for (const auto& e : store.outbox("failed", 1'000'000)) ids.push_back(e.id);
   }
-  if (ids.empty()) {
+  if (ids.empty() && !opt.retry_all) {
     throw Error(ErrorCode::invalid_input, "name the failed events to retry, or pass --all-failed",
                 "see `mlops mirror status` for their ids");
   }
