@@ -29,24 +29,6 @@ std::string default_model_uri(const config::Settings& s) {
   return registry::default_model_uri(s.db_path(), s.get("MODEL_NAME"), s.get("MODEL_PATH"));
 }
 
-void check_model_uri(const std::string& uri, const mlflow::Connection& mlflow) {
-  if (uri.empty()) return;
-  if (!mlflow::is_mlflow_uri(uri)) {
-    registry::parse_model_uri(uri);
-    return;
-  }
-  const std::string rest = uri.substr(mlflow::kUriScheme.size());
-  if (rest.rfind("models:/", 0) != 0) {
-    throw Error(ErrorCode::invalid_input, fmt::format("'{}' is not an mlflow:models:/ URI", uri),
-                "use mlflow:models:/NAME@ALIAS, mlflow:models:/NAME/VERSION or mlflow:models:/NAME/STAGE");
-  }
-  registry::parse_model_uri(rest);
-  if (mlflow.tracking_uri.empty()) {
-    throw Error(ErrorCode::invalid_input, fmt::format("{} needs MLFLOW_TRACKING_URI", uri),
-                "set MLFLOW_TRACKING_URI (in .env or the environment) to the MLflow server, e.g. http://127.0.0.1:5000");
-  }
-}
-
 int run_serve(const ServeOptions& opt, Context& ctx) {
   const config::Settings& s = ctx.settings;
   serving::ServerOptions o;
@@ -55,7 +37,7 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   o.mlflow = sources.mlflow;
   o.mlflow_cache_dir = sources.mlflow_cache_dir;
   for (const std::string& uri : {o.model_uri, opt.canary_uri.value_or(s.get("CANARY_URI"))}) {
-    check_model_uri(uri, o.mlflow);  // a malformed URI is an error now, not at the first reload
+    if (!uri.empty()) mlflow::check_model_uri(uri, &o.mlflow);  // an error now, not at the first reload
   }
   o.host = opt.host.value_or(s.get("MLOPS_HOST"));
   o.port = opt.port.value_or(static_cast<int>(s.number("MLOPS_PORT")));

@@ -194,21 +194,40 @@ class Mirror {
 
 }  // namespace
 
+namespace {
+
+// Which failed event holds back which models and runs: a pending event waits when it
+// touches a subject of a failed event (or of an event already waiting for one).
+class Blocker {
+ public:
+  explicit Blocker(const std::vector<registry::OutboxEvent>& failed) {
+    for (const auto& e : failed) block(subjects_of(e), e.id);
+  }
+  std::optional<std::int64_t> waits_for(const std::vector<std::string>& subjects) const {
+    for (const std::string& s : subjects) {
+      if (auto it = blocked_.find(s); it != blocked_.end()) return it->second;
+    }
+    return std::nullopt;
+  }
+  void block(const std::vector<std::string>& subjects, std::int64_t failed_id) {
+    for (const std::string& s : subjects) blocked_.emplace(s, failed_id);
+  }
+
+ private:
+  std::map<std::string, std::int64_t> blocked_;  // subject -> the failed event it waits for
+};
+
+}  // namespace
+
 std::map<std::int64_t, std::int64_t> blocked_events(const std::vector<registry::OutboxEvent>& failed,
                                                     const std::vector<registry::OutboxEvent>& pending) {
-  std::map<std::string, std::int64_t> blocked_subjects;
-  for (const auto& e : failed) {
-    for (const std::string& s : subjects_of(e)) blocked_subjects.emplace(s, e.id);
-  }
+  Blocker blocker(failed);
   std::map<std::int64_t, std::int64_t> out;
   for (const auto& e : pending) {
     const std::vector<std::string> subjects = subjects_of(e);
-    for (const std::string& s : subjects) {
-      if (auto it = blocked_subjects.find(s); it != blocked_subjects.end()) {
-        out[e.id] = it->second;
-        for (const std::string& other : subjects) blocked_subjects.emplace(other, it->second);
-        break;
-      }
+    if (auto id = blocker.waits_for(subjects)) {
+      out[e.id] = *id;
+      blocker.block(subjects, *id);
     }
   }
   return out;
@@ -217,22 +236,21 @@ std::map<std::int64_t, std::int64_t> blocked_events(const std::vector<registry::
 DrainReport drain(registry::RegistryStore& store, Client& client, const std::function<void(const EventOutcome&)>& on_event) {
   DrainReport report;
   Mirror mirror(store, client);
-  std::map<std::string, std::int64_t> blocked;  // subject -> the failed event it waits for
-  for (const auto& e : store.outbox("failed", 1'000'000)) {
-    for (const std::string& s : subjects_of(e)) blocked.emplace(s, e.id);
-  }
+  Blocker blocker(store.outbox("failed", 1'000'000));
   const auto publish = [&](EventOutcome outcome) {
     if (on_event) on_event(outcome);
     report.events.push_back(std::move(outcome));
   };
+  const auto fail = [&](const registry::OutboxEvent& e, const std::vector<std::string>& subjects, const std::string& what) {
+    store.mark_outbox_failed(e.id, what);
+    blocker.block(subjects, e.id);
+    ++report.failed;
+    publish({e.id, e.kind, "failed", what});
+  };
   for (const registry::OutboxEvent& e : store.outbox("pending", 1'000'000)) {
     const std::vector<std::string> subjects = subjects_of(e);
-    std::optional<std::int64_t> waits_for;
-    for (const std::string& s : subjects) {
-      if (auto it = blocked.find(s); it != blocked.end()) waits_for = it->second;
-    }
-    if (waits_for) {
-      for (const std::string& s : subjects) blocked.emplace(s, *waits_for);
+    if (auto waits_for = blocker.waits_for(subjects)) {
+      blocker.block(subjects, *waits_for);
       ++report.blocked;
       publish({e.id, e.kind, "blocked", fmt::format("waits for failed event {}", *waits_for)});
       continue;
@@ -243,22 +261,16 @@ DrainReport drain(registry::RegistryStore& store, Client& client, const std::fun
       ++report.done;
       publish({e.id, e.kind, "done", detail});
     } catch (const Error& error) {
-      if (!is_permanent(error)) {
-        store.mark_outbox_attempt_failed(e.id, error.what());
-        report.stopped_by = error.what();
-        publish({e.id, e.kind, "retry", error.what()});
-        break;  // order matters: nothing after it may overtake it
+      if (is_permanent(error)) {
+        fail(e, subjects, error.what());
+        continue;
       }
-      store.mark_outbox_failed(e.id, error.what());
-      for (const std::string& s : subjects) blocked.emplace(s, e.id);
-      ++report.failed;
-      publish({e.id, e.kind, "failed", error.what()});
+      store.mark_outbox_attempt_failed(e.id, error.what());
+      report.stopped_by = error.what();
+      publish({e.id, e.kind, "retry", error.what()});
+      break;  // order matters: nothing after it may overtake it
     } catch (const std::exception& error) {  // a malformed payload: a bug or a hand-edited database
-      const std::string what = fmt::format("cannot read the event: {}", error.what());
-      store.mark_outbox_failed(e.id, what);
-      for (const std::string& s : subjects) blocked.emplace(s, e.id);
-      ++report.failed;
-      publish({e.id, e.kind, "failed", what});
+      fail(e, subjects, fmt::format("cannot read the event: {}", error.what()));
     }
   }
   report.pending = store.outbox_counts().pending;

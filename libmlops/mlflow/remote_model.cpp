@@ -11,12 +11,26 @@ namespace mlops::mlflow {
 
 bool is_mlflow_uri(std::string_view uri) { return uri.rfind(kUriScheme, 0) == 0; }
 
+void check_model_uri(std::string_view uri, const Connection* mlflow) {
+  if (!is_mlflow_uri(uri)) {
+    registry::parse_model_uri(uri);
+    return;
+  }
+  const std::string_view rest = uri.substr(kUriScheme.size());
+  if (rest.rfind("models:/", 0) != 0) {
+    throw Error(ErrorCode::invalid_input, fmt::format("'{}' is not an mlflow:models:/ URI", uri),
+                "use mlflow:models:/NAME@ALIAS, mlflow:models:/NAME/VERSION or mlflow:models:/NAME/STAGE");
+  }
+  registry::parse_model_uri(rest);
+  if (mlflow && mlflow->tracking_uri.empty()) {
+    throw Error(ErrorCode::invalid_input, fmt::format("{} needs MLFLOW_TRACKING_URI", uri),
+                "set MLFLOW_TRACKING_URI (in .env or the environment) to the MLflow server, e.g. http://127.0.0.1:5000");
+  }
+}
+
 RemoteModel resolve_remote_model(Client& client, std::string_view uri) {
-  const auto malformed = [&] {
-    return Error(ErrorCode::invalid_input, fmt::format("'{}' is not an mlflow:models:/ URI", uri),
-                 "use mlflow:models:/NAME@ALIAS, mlflow:models:/NAME/VERSION or mlflow:models:/NAME/STAGE");
-  };
-  if (!is_mlflow_uri(uri) || uri.substr(kUriScheme.size()).rfind("models:/", 0) != 0) throw malformed();
+  if (!is_mlflow_uri(uri)) throw Error(ErrorCode::invalid_input, fmt::format("'{}' is not an mlflow:models:/ URI", uri));
+  check_model_uri(uri);
   const registry::ModelUri parsed = registry::parse_model_uri(uri.substr(kUriScheme.size()));
   ModelVersion v;
   switch (parsed.kind) {
@@ -70,10 +84,7 @@ model::ModelArtifact load_any_model(std::string_view uri, const ModelSources& so
   registry::ResolvedModel r;
   model::ModelArtifact artifact;
   if (is_mlflow_uri(uri)) {
-    if (sources.mlflow.tracking_uri.empty()) {
-      throw Error(ErrorCode::invalid_input, fmt::format("{} needs MLFLOW_TRACKING_URI", uri),
-                  "set MLFLOW_TRACKING_URI (in .env or the environment) to the MLflow server, e.g. http://127.0.0.1:5000");
-    }
+    check_model_uri(uri, &sources.mlflow);
     Client client(sources.mlflow);
     const RemoteModel remote = resolve_remote_model(client, uri);
     r.uri = std::string(uri);

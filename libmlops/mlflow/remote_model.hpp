@@ -14,6 +14,11 @@ inline constexpr std::string_view kUriScheme = "mlflow:";
 
 bool is_mlflow_uri(std::string_view uri);
 
+// Checks a model URI's syntax without resolving it: models:/..., mlflow:models:/... or a
+// file path. With `mlflow`, an mlflow: URI also needs its tracking URI. Throws
+// Error{invalid_input}.
+void check_model_uri(std::string_view uri, const Connection* mlflow = nullptr);
+
 struct RemoteModel {
   std::string name;
   std::string version;       // MLflow's version number

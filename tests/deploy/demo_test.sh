@@ -4,9 +4,11 @@
 #   tests/deploy/demo_test.sh BUILD_DIR   (ctest: demo)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=tests/deploy/lib.sh
+source "$root/tests/deploy/lib.sh"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-port=$(shuf -i 20000-60000 -n 1)
+port=$(free_port)
 DEMO_DIR="$dir" DEMO_PORT="$port" "$root/scripts/demo.sh" "$1/cli/mlops" > "$dir/demo.log" 2>&1 || { cat "$dir/demo.log"; exit 1; }
 fail() { cat "$dir/demo.log"; echo "demo_test: $*" >&2; exit 1; }
 grep -q 'Done in [0-9]*s: 100.0% on M2,M4,M5' "$dir/demo.log" || fail "no 100% on M2,M4,M5"

@@ -5,6 +5,8 @@
 #   tests/deploy/grade_test.sh BUILD_DIR   (ctest: deploy.classroom)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=tests/deploy/lib.sh
+source "$root/tests/deploy/lib.sh"
 build="$1"
 out=$(mktemp -d)
 double_pid=
@@ -12,18 +14,8 @@ double_pid=
 cleanup() { [ -z "$double_pid" ] || kill "$double_pid" 2>/dev/null || true; rm -rf "$out"; }
 trap cleanup EXIT
 
-# A port nothing listens on (connecting fails), from the high range.
-free_port() {
-  while true; do
-    port=$(shuf -i 20000-60000 -n 1)
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
 
-"$build/tests/mlflow-double" > "$out/double.out" &
-double_pid=$!
-for _ in $(seq 1 100); do grep -q listening "$out/double.out" 2>/dev/null && break; sleep 0.05; done
-mlflow=$(grep -o 'http://[0-9.:]*' "$out/double.out")
+start_mlflow_double "$build" "$out"
 
 cd "$root"
 MLFLOW_TRACKING_URI="$mlflow" GRADE_OUT="$out/grade" GRADE_PORT=$(free_port) GRADE_PROMETHEUS_PORT=$(free_port) \

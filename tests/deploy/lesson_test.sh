@@ -4,11 +4,13 @@
 #   tests/deploy/lesson_test.sh m2_api   (ctest: lessons.m2_api)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=tests/deploy/lib.sh
+source "$root/tests/deploy/lib.sh"
 lesson=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-port=$(shuf -i 20000-40000 -n 1)
-prom_port=$(shuf -i 40001-60000 -n 1)
+port=$(free_port)
+prom_port=$(free_port)
 for attempt in 1 2; do
   if ! LESSON_DIR="$dir" LESSON_PORT=$port LESSON_PROMETHEUS_PORT=$prom_port \
        "$root/examples/lessons/$lesson.sh" > "$dir/run$attempt.log" 2>&1; then

@@ -7,18 +7,14 @@
 #   tests/deploy/readme_test.sh BUILD_DIR   (ctest: deploy.readme)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=tests/deploy/lib.sh
+source "$root/tests/deploy/lib.sh"
 build="$1"
 work=$(mktemp -d)
 double_pid=
 # shellcheck disable=SC2317  # called by the trap
 cleanup() { [ -z "$double_pid" ] || kill "$double_pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() {
-  while true; do
-    local port; port=$(shuf -i 20000-60000 -n 1)
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
 blocks() {  # FILE: the ```sh blocks, one after another
   awk '/^```sh/{f=1; next} /^```/{f=0} f' "$1"
 }
@@ -26,15 +22,16 @@ blocks() {  # FILE: the ```sh blocks, one after another
 quick=$(awk '/^## Quick start/{q=1} q && /^```sh/{f=1; next} f && /^```/{exit} f' "$root/README.md" | sed 's/ *#.*//')
 [ "$quick" = $'make demo\nmake test' ] || { echo "readme_test: the Quick start is not 'make demo' and 'make test': $quick" >&2; exit 1; }
 grep -qx 'make test' "$root/.ci/run" || { echo "readme_test: .ci/run does not call make test" >&2; exit 1; }
+# The configuration table documents every setting of .env.example.
+for key in $(grep -o '^[A-Z_]*=' "$root/.env.example" | tr -d =); do
+  grep -q "\`$key\`" "$root/README.md" || { echo "readme_test: README.md's settings table lacks $key" >&2; exit 1; }
+done
 echo "== make demo"
 mkdir "$work/demo"
 DEMO_DIR="$work/demo" DEMO_PORT=$(free_port) make -C "$root" demo > "$work/demo.log" 2>&1 || { cat "$work/demo.log"; exit 1; }
 grep 'Done in' "$work/demo.log"
 
-"$build/tests/mlflow-double" > "$work/double.out" &
-double_pid=$!
-for _ in $(seq 1 100); do grep -q listening "$work/double.out" 2>/dev/null && break; sleep 0.05; done
-mlflow=$(grep -o 'http://[0-9.:]*' "$work/double.out")
+start_mlflow_double "$build" "$work"
 
 for readme in README.md README.zh-TW.md; do
   echo "== $readme"
