@@ -98,7 +98,7 @@ fi
 
 step "M6: grade the running services with the course rubric ($modules)"
 run "$mlops" eval-rubric --rubric "$root/rubric/rubric.yml" --workspace "$root" --only "$modules" \
-  --server "$api" "${prom_args[@]}" --var "server_log=$PWD/.mlops/demo-serve.log" \
+  --server "$api" "${prom_args[@]}" --var "server_log=$PWD/.mlops/demo-serve.log" --var "crm_db=$PWD/crm.db" \
   --format json --out results.json --also table=.mlops/demo-results.txt || true
 cat .mlops/demo-results.txt
 run "$mlops" badge --results results.json --config "$root/rubric/badges.yml" --out badges

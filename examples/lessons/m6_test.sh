@@ -12,10 +12,17 @@ run "a failing test names its module: fix it and rerun" -- "$root/build/tests/ml
 step "Grade the running service with the course rubric (M2 and M4 here)" "以課程評分規準評分運行中的服務（此處為 M2 與 M4）"
 [ -f crm.db ] || run "see lesson m4" -- "$mlops" crm init --customers 200
 start_serve
-run "each failure says what was expected and what came back" -- "$mlops" eval-rubric \
-  --rubric "$root/rubric/rubric.yml" --workspace "$root" --only M2,M4 --server "$api" \
-  --var "server_log=$PWD/.mlops/lesson-serve.log" --format json --out results.json --also table=.mlops/lesson-results.txt
-cat .mlops/lesson-results.txt
+grade=("$mlops" eval-rubric --rubric "$root/rubric/rubric.yml" --workspace "$root" --only "M2,M4" --server "$api"
+       --var "server_log=$PWD/.mlops/lesson-serve.log" --var "crm_db=$PWD/crm.db"
+       --format json --out results.json --also table=.mlops/lesson-results.txt)
+printf '$ %s\n' "${grade[*]}"
+status=0
+"${grade[@]}" || status=$?
+cat .mlops/lesson-results.txt  # shown also when it fails: each FAIL line says why
+if [ "$status" -ne 0 ]; then
+  printf '\nlesson: the grade is below the pass mark (exit %s)\nhint: fix what the FAIL lines above name\n' "$status" >&2
+  exit 1
+fi
 run "zh-TW: the same table for the class" -- "$mlops" eval-rubric --rubric "$root/rubric/rubric.yml" \
   --workspace "$root" --only M2 --server "$api" --lang zh-TW
 
