@@ -5,7 +5,7 @@ JOBS      ?= $(shell nproc)
 MLOPS     := $(BUILD_DIR)/cli/mlops
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: help deps build test sanitize fuzz train demo serve up down bench bench-serve bench-crm load lint clean
+.PHONY: help deps build test sanitize fuzz train demo serve up down bench bench-serve bench-crm bench-mirror load lint clean
 
 help:
 	@echo "make demo    install what is missing, build, train + register + predict"
@@ -35,7 +35,7 @@ test: deps lint
 sanitize: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMLOPS_SANITIZE=ON -DMLOPS_WERROR=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	@cd build-asan && ctest --output-on-failure -j $(JOBS) -R 'serving|observability|crm|integration.serve|mlflow|mirror'
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) -R '^(unit\.(serving|observability|crm|mlflow)|integration\.(serve|crm|crm_sync|mirror))$$'
 
 fuzz: deps
 	@tests/fuzz/run.sh $${FUZZ_SECONDS:-60}
@@ -67,6 +67,7 @@ bench: build
 	@bench/train.sh $(MLOPS)
 	@bench/serve.sh $(MLOPS)
 	@bench/crm_sync.sh $(MLOPS)
+	@bench/mirror.sh $(MLOPS)
 
 bench-serve: build
 	@scripts/deps.sh bench
@@ -75,6 +76,10 @@ bench-serve: build
 bench-crm: build
 	@scripts/deps.sh bench
 	@bench/crm_sync.sh $(MLOPS)
+
+bench-mirror: build
+	@scripts/deps.sh bench
+	@bench/mirror.sh $(MLOPS)
 
 load: build
 	@scripts/deps.sh bench

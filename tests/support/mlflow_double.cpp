@@ -724,6 +724,7 @@ struct MlflowDouble::Impl {
 
   void listen() {
     server = std::make_unique<httplib::Server>();
+    server->set_tcp_nodelay(true);  // as production servers do; else small answers wait for delayed ACKs
     const auto api_handler = [this](const httplib::Request& req, httplib::Response& res) { handle_api(req, res); };
     const auto artifact_handler = [this](const httplib::Request& req, httplib::Response& res) { handle_artifact(req, res); };
     server->Get("/api/2.0/mlflow/.*", api_handler);
