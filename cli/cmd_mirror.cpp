@@ -1,6 +1,7 @@
 // cli: `mlops mirror` — send the registry's pending changes to MLflow; `status`; `retry`.
 #include <fmt/format.h>
 
+#include <chrono>
 #include <csignal>
 #include <ctime>
 
@@ -28,13 +29,29 @@ mlflow::Connection required_connection(const config::Settings& s) {
   return c;
 }
 
-std::unique_ptr<mlflow::MirrorLock> lock_or_throw(const std::string& db_path) {
-  auto lock = mlflow::MirrorLock::try_acquire(db_path);
-  if (!lock) {
-    throw Error(ErrorCode::conflict, fmt::format("another `mlops mirror` is draining {}", db_path),
-                "wait for it to finish, or stop the `mlops mirror --watch` that is running");
+// The registry's mirror lock. A command's own mirror holds it for a few seconds, so wait
+// for it (until `deadline`, or SIGINT/SIGTERM when `signals` is given) rather than fail.
+std::unique_ptr<mlflow::MirrorLock> wait_for_lock(const Context& ctx, double seconds, const sigset_t* signals) {
+  const std::string db = ctx.settings.db_path();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  bool said = false;
+  while (true) {
+    if (auto lock = mlflow::MirrorLock::try_acquire(db)) return lock;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw Error(ErrorCode::conflict, fmt::format("another `mlops mirror` has been draining {} for {:g} s", db, seconds),
+                  "wait for it to finish, or stop the `mlops mirror --watch` that is running");
+    }
+    if (!said && !ctx.quiet) {
+      std::fprintf(stderr, "mlops mirror: waiting for another mirror of %s to finish\n", db.c_str());
+      said = true;
+    }
+    const timespec pause{0, 100'000'000};
+    if (signals) {
+      if (sigtimedwait(signals, nullptr, &pause) > 0) return nullptr;
+    } else {
+      nanosleep(&pause, nullptr);
+    }
   }
-  return lock;
 }
 
 nlohmann::json to_json(const mlflow::EventOutcome& e) {
@@ -68,6 +85,8 @@ int watch(const MirrorOptions& opt, Context& ctx, registry::RegistryStore& store
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const auto lock = wait_for_lock(ctx, 1e9, &signals);
+  if (!lock) return kExitOk;  // stopped while waiting
   if (!ctx.quiet) {
     std::fprintf(stderr, "mlops mirror: watching %s every %gs for changes to send to %s (Ctrl-C stops)\n",
                  ctx.settings.db_path().c_str(), opt.interval, client.tracking_uri().c_str());
@@ -175,8 +194,9 @@ Command add_mirror_command(CLI::App& root, Globals& globals) {
             if (status_cmd->parsed()) return status(ctx, store);
             if (retry_cmd->parsed()) return retry(*opt, ctx, store);
             mlflow::Client client(required_connection(ctx.settings));
-            const auto lock = lock_or_throw(ctx.settings.db_path());
-            return opt->watch ? watch(*opt, ctx, store, client) : drain_once(ctx, store, client);
+            if (opt->watch) return watch(*opt, ctx, store, client);
+            const auto lock = wait_for_lock(ctx, 60, nullptr);
+            return drain_once(ctx, store, client);
           }};
 }
 

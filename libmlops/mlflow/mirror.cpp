@@ -8,7 +8,6 @@
 #include <cmath>
 #include <ctime>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "libmlops/core/fs.hpp"
 #include "libmlops/model/artifact.hpp"

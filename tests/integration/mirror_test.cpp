@@ -256,8 +256,14 @@ TEST_SUITE("integration/mirror") {
     const int pid = test::spawn_cli({"mirror", "--watch", "--interval", "0.1", "--json"}, p.home, io.file("out"),
                                     io.file("err"), p.env, p.dir.path());
     // Registered while the watcher holds the lock: the command leaves the sending to it.
+    const auto watching = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!contains(test::read_text(io.file("err")), "watching") && std::chrono::steady_clock::now() < watching) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(contains(test::read_text(io.file("err")), "watching"));
     const auto r = p.train("v1.0.0");
     REQUIRE(r.exit_code == 0);
+    CHECK(contains(r.err, "another `mlops mirror` is sending"));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!find_model(mlflow.state(), "ChurnPredictionModel") && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
