@@ -31,7 +31,7 @@ wait_for() {  # URL [seconds]
 }
 free_port() {
   while true; do
-    local port; port=$(shuf -i 20000-60000 -n 1)
+    local port; port=$(shuf -i 20000-32000 -n 1)
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
   done
 }

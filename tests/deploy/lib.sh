@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 # Shared by the script tests in tests/deploy (sourced).
 
-# A loopback port nothing listens on (connecting fails), from the high range.
+# A loopback port nothing listens on (connecting fails), below Linux's ephemeral range
+# (32768-60999), where outgoing connections could take it before a server binds it.
 free_port() {
   while true; do
-    local port; port=$(shuf -i 20000-60000 -n 1)
+    local port; port=$(shuf -i 20000-32000 -n 1)
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
   done
 }
