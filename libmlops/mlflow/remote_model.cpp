@@ -53,23 +53,30 @@ RemoteModel resolve_remote_model(Client& client, std::string_view uri) {
     case registry::ModelUri::Kind::file:
       break;
   }
-  RemoteModel out{v.name.empty() ? parsed.name : v.name, v.version, client.download_uri(parsed.name, v.version), "", ""};
+  RemoteModel out{v.name.empty() ? parsed.name : v.name, v.version, "", ""};
   if (auto it = v.tags.find("mlops.sha256"); it != v.tags.end()) out.sha256 = it->second;
   if (auto it = v.tags.find("model_version"); it != v.tags.end()) out.version_tag = it->second;
-  // A runs:/RUN/PATH source is relative to the run's artifact location.
-  if (out.artifact_uri.rfind("runs:/", 0) == 0) {
-    const std::string rest = out.artifact_uri.substr(6);
-    const std::size_t slash = rest.find('/');
-    const RunInfo run = client.get_run(rest.substr(0, slash));
-    out.artifact_uri = run.artifact_uri + (slash == std::string::npos ? "" : rest.substr(slash));
-  }
   return out;
 }
+
+namespace {
+// Where the version's files are: its download URI, with a runs:/RUN/PATH source made
+// relative to the run's artifact location.
+std::string artifact_location(Client& client, const RemoteModel& model) {
+  std::string uri = client.download_uri(model.name, model.version);
+  if (uri.rfind("runs:/", 0) == 0) {
+    const std::string rest = uri.substr(6);
+    const std::size_t slash = rest.find('/');
+    uri = client.get_run(rest.substr(0, slash)).artifact_uri + (slash == std::string::npos ? "" : rest.substr(slash));
+  }
+  return uri;
+}
+}  // namespace
 
 std::string fetch_remote_model(Client& client, const RemoteModel& model, const std::string& cache_dir) {
   const std::string path = (std::filesystem::path(cache_dir) / model.name / model.version / "model.json").string();
   if (std::filesystem::exists(path) && (model.sha256.empty() || sha256_file(path) == model.sha256)) return path;
-  const std::string bytes = client.download_artifact(model.artifact_uri, "model.json");
+  const std::string bytes = client.download_artifact(artifact_location(client, model), "model.json");
   if (!model.sha256.empty() && sha256_hex(bytes) != model.sha256) {
     throw Error(ErrorCode::corrupt,
                 fmt::format("MLflow's model.json of {} version {} has sha256 {}, but the version's mlops.sha256 tag says {}",

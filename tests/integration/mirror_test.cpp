@@ -328,6 +328,9 @@ TEST_SUITE("integration/mirror") {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     CHECK(health()["model_version"] == "v2.0.0");
+    // A reload poll only asks which version the alias names; files are fetched once per
+    // version and home: the replica's v1 and v2, predict's v2, crm-sync's v1.
+    CHECK(mlflow.calls("get-download-uri") == 4);
 
     // An artifact altered in MLflow after registration is refused; the served model stays.
     const json state = mlflow.state();
