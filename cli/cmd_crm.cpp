@@ -19,6 +19,9 @@ struct CrmOptions {
   int limit = 20;
   std::string host = "127.0.0.1";
   int port = 8001;
+  std::optional<std::string> api_key;
+  std::size_t max_body_bytes = 1 << 20;
+  double shutdown_timeout = 10;
 };
 
 std::unique_ptr<crm::SqliteCrmStore> open_embedded(const CrmOptions& opt, const Context& ctx) {
@@ -126,8 +129,12 @@ Command add_crm_command(CLI::App& root, Globals& globals) {
   CLI::App* serve = app->add_subcommand("serve", "Serve the CRM over HTTP: the course's CRM API plus batch endpoints");
   serve->add_option("--host", opt->host, "Listen address")->capture_default_str();
   serve->add_option("--port,-p", opt->port, "Port, 0 = any free port")->capture_default_str()->check(CLI::Range(0, 65535));
+  serve->add_option("--api-key", opt->api_key, "Require this key on the writing routes (MLOPS_API_KEY)");
+  serve->add_option("--max-body-bytes", opt->max_body_bytes, "Largest request body (413 above)")->capture_default_str()->check(CLI::Range(64, 1 << 30));
+  serve->add_option("--shutdown-timeout", opt->shutdown_timeout, "Seconds SIGTERM waits for requests in flight")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
   serve->footer("Routes: GET /customer/{id}/features, GET /customer/{id}, POST /crm_segment_update,\n"
-                "GET /customers?after=ID&limit=N, POST /customers/segments, GET /health, GET /metrics.");
+                "GET /customers?after=ID&limit=N, POST /customers/segments, GET /health, GET /metrics.\n"
+                "The POST routes need the API key when MLOPS_API_KEY (or --api-key) is set. SIGTERM drains.");
   for (CLI::App* sub : {init, show_cmd, list_cmd, import_cmd, export_cmd}) add_json_flag(sub, globals);
   return {app, [=](Context& ctx) {
             if (serve->parsed()) {
@@ -135,6 +142,9 @@ Command add_crm_command(CLI::App& root, Globals& globals) {
               crm::CrmServiceOptions o;
               o.host = opt->host;
               o.port = opt->port;
+              o.api_key = opt->api_key.value_or(ctx.settings.get("MLOPS_API_KEY"));
+              o.max_body_bytes = opt->max_body_bytes;
+              o.shutdown_timeout = opt->shutdown_timeout;
               o.db_path = opt->url.value_or(ctx.settings.get("CRM_URL")).substr(7);
               if (ctx.settings.source("MLOPS_LOG") == config::Source::default_value) logging::set_level(logging::Level::info);
               crm::serve_crm_until_signal(o, [&](int port) {

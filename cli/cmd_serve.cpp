@@ -18,8 +18,10 @@ struct ServeOptions {
   std::optional<std::string> model_uri, host, api_key, canary_uri, log_format, crm_url, policy;
   std::optional<int> port;
   std::optional<double> canary_weight, reload_interval;
-  int threads = 64;
+  int threads = 16;
   std::size_t max_body_bytes = 1 << 20;
+  double shutdown_timeout = 10;
+  double request_timeout = 10;
   std::size_t max_batch = 1000;
 };
 
@@ -47,6 +49,8 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   o.canary_weight = opt.canary_weight.value_or(s.number("CANARY_WEIGHT"));
   o.reload_interval = opt.reload_interval.value_or(s.number("MLOPS_RELOAD_INTERVAL"));
   o.max_body_bytes = opt.max_body_bytes;
+  o.shutdown_timeout = opt.shutdown_timeout;
+  o.request_timeout = opt.request_timeout;
   o.max_batch = opt.max_batch;
   o.db_path = s.db_path();
   o.crm_url = opt.crm_url.value_or(s.get("CRM_URL"));
@@ -77,7 +81,8 @@ Command add_serve_command(CLI::App& root, Globals&) {
   CLI::App* app = root.add_subcommand("serve", "Serve predictions over HTTP (/predict, /health, /metrics, ...)");
   app->footer(
       "Routes: POST /predict, POST /invocations (MLflow), /v2/... (Open Inference Protocol), GET /health,\n"
-      "/live, /ready, /metrics, /openapi.json, POST /admin/reload, POST /crm_segment_update?customer_id=ID. Stops gracefully on Ctrl-C or SIGTERM.\n"
+      "/live, /ready, /metrics, /openapi.json, POST /admin/reload, POST /crm_segment_update?customer_id=ID.\n"
+      "SIGTERM or Ctrl-C drains requests in flight (--shutdown-timeout) and exits 0; SIGHUP reloads the model.\n"
       "Example: mlops serve --port 8000   then   curl -s localhost:8000/predict -H 'Content-Type: application/json' \\\n"
       "           -d '{\"features\":[5.2,1.3,7.7,2.0,3.1,4.4,1.0,8.2,2.5,6.0]}'");
   app->add_option("--model-uri,--model", opt->model_uri,
@@ -85,7 +90,10 @@ Command add_serve_command(CLI::App& root, Globals&) {
                   "(MODEL_URI; default: the production alias, else MODEL_PATH)");
   app->add_option("--host", opt->host, "Listen address (MLOPS_HOST, default 127.0.0.1)");
   app->add_option("--port,-p", opt->port, "Port, 0 = any free port (MLOPS_PORT, default 8000)")->check(CLI::Range(0, 65535));
-  app->add_option("--threads", opt->threads, "Worker threads; each keep-alive connection holds one")->capture_default_str()->check(CLI::Range(2, 4096));
+  app->add_option("--threads", opt->threads, "Worker threads for routes that wait on others (CRM, reload); connections\n"
+                  "and predictions are served by event loops and hold none")->capture_default_str()->check(CLI::Range(1, 1024));
+  app->add_option("--request-timeout", opt->request_timeout, "Seconds a request's headers and body may take to arrive (408 after)")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+  app->add_option("--shutdown-timeout", opt->shutdown_timeout, "Seconds SIGTERM waits for requests in flight")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
   app->add_option("--api-key", opt->api_key, "Require this key on mutating routes (MLOPS_API_KEY)");
   app->add_option("--canary-uri", opt->canary_uri, "A second model for canary traffic (CANARY_URI)");
   app->add_option("--canary-weight", opt->canary_weight, "Canary share of traffic, 0 to 1 (CANARY_WEIGHT, default 0.1)")->check(CLI::Range(0.0, 1.0));

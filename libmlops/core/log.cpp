@@ -5,6 +5,7 @@
 
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/error.hpp"
+#include "libmlops/core/text.hpp"
 
 namespace mlops::logging {
 namespace {
@@ -12,24 +13,38 @@ std::atomic<Level> g_level{Level::warn};
 std::atomic<Format> g_format{Format::text};
 constexpr const char* kNames[] = {"debug", "info", "warn", "error", "off"};
 
+// JSON strings: quotes, backslashes and control bytes escaped; a byte that is not UTF-8
+// becomes the text \xNN, so the line is always valid JSON.
 void json_escape(std::string& out, std::string_view text) {
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<int>(c));
-        } else {
-          out += c;
-        }
+  while (!text.empty()) {
+    const auto c = static_cast<unsigned char>(text[0]);
+    const std::size_t n = c < 0x80 ? 1 : utf8_sequence_length(text);
+    if (n == 2 && c == 0xC2 && static_cast<unsigned char>(text[1]) < 0xA0) {  // C1 controls (CSI, ...)
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(text[1]));
+    } else if (n > 1) {
+      out.append(text.substr(0, n));
+    } else if (n == 0) {
+      out += fmt::format("\\\\x{:02x}", c);
+    } else if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7F) {
+      out += fmt::format("\\u{:04x}", c);
+    } else {
+      out += static_cast<char>(c);
     }
+    text.remove_prefix(n == 0 ? 1 : n);
   }
 }
+
+// Text lines: k=v, the value quoted when it has a space, '=' or a quote; always one line.
+void text_value(std::string& out, std::string_view value) {
+  const bool quote = value.empty() || value.find_first_of(" =\"") != std::string_view::npos;
+  if (quote) out += '"';
+  append_escaped(out, value, true);
+  if (quote) out += '"';
 }
+}  // namespace
 
 void set_level(Level level) { g_level = level; }
 bool enabled(Level level) { return level >= g_level.load(std::memory_order_relaxed); }
@@ -63,12 +78,13 @@ void event(Level level, std::string_view message, const Fields& fields) {
     }
     line += "}\n";
   } else {
-    line = fmt::format("{} {} {}", ts, kNames[static_cast<int>(level)], message);
+    line = fmt::format("{} {} ", ts, kNames[static_cast<int>(level)]);
+    append_escaped(line, message, false);
     for (const auto& [key, value] : fields) {
       line += ' ';
       line += key;
       line += '=';
-      line += value.find(' ') == std::string::npos ? value : "\"" + value + "\"";
+      text_value(line, value);
     }
     line += '\n';
   }

@@ -13,9 +13,13 @@ struct CrmServiceOptions {
   std::string db_path = "crm.db";
   int threads = 16;
   std::size_t max_batch = 1000;  // records per POST /customers/segments
+  std::size_t max_body_bytes = 1 << 20;
+  std::string api_key;           // required on the writing routes when set (MLOPS_API_KEY)
+  double shutdown_timeout = 10;  // seconds SIGTERM waits for requests in flight
 };
 
-// Serves until SIGINT/SIGTERM; calls on_listening(port) once bound. Routes:
+// Serves until SIGINT/SIGTERM (drained, like `mlops serve`); calls on_listening(port) once
+// bound. The writing routes (POST) need the API key when one is set. Routes:
 //   GET  /health
 //   GET  /customer/{id}/features  -> {"user_id","feature_count","features":[...]}
 //   GET  /customer/{id}           -> {"user_id","name","segment",...}

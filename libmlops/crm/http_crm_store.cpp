@@ -14,7 +14,7 @@ namespace {
 
 constexpr std::size_t kBatch = 100;  // records per batch call, as HubSpot's batch update
 
-Error crm_error(const http::Response& r, const std::string& what) {
+Error crm_error(const http::ClientResponse& r, const std::string& what) {
   std::string message;
   try {
     message = nlohmann::json::parse(r.body).at("error").at("message").get<std::string>();
@@ -59,7 +59,7 @@ HttpCrmStore::HttpCrmStore(const std::string& base_url, double timeout_seconds, 
 HttpCrmStore::~HttpCrmStore() = default;
 
 std::vector<std::string> HttpCrmStore::feature_names() {
-  const http::Response r = clients_[0]->get("/customers?limit=1");
+  const http::ClientResponse r = clients_[0]->get("/customers?limit=1");
   if (r.status != 200) return {};
   const nlohmann::json j = r.json("GET /customers");
   return j.contains("feature_names") ? field<std::vector<std::string>>(j, "feature_names", "GET /customers")
@@ -69,14 +69,14 @@ std::vector<std::string> HttpCrmStore::feature_names() {
 std::optional<Customer> HttpCrmStore::find_customer(const std::string& id) {
   check_customer_id(id);  // the id goes into a URL path: only safe characters
   const std::string what = fmt::format("GET /customer/{}/features", id);
-  const http::Response f = clients_[0]->get("/customer/" + id + "/features");
+  const http::ClientResponse f = clients_[0]->get("/customer/" + id + "/features");
   if (f.status == 404) return std::nullopt;
   if (f.status != 200) throw crm_error(f, what);
   const nlohmann::json features = f.json(what);
   Customer c;
   c.id = id;
   c.features = field<std::vector<double>>(features, "features", what);
-  const http::Response d = clients_[0]->get("/customer/" + id);
+  const http::ClientResponse d = clients_[0]->get("/customer/" + id);
   if (d.status == 404) return std::nullopt;
   if (d.status != 200) throw crm_error(d, "GET /customer/" + id);
   const nlohmann::json details = d.json("GET /customer/" + id);
@@ -90,7 +90,7 @@ std::optional<Customer> HttpCrmStore::find_customer(const std::string& id) {
 std::vector<Customer> HttpCrmStore::page(const std::string& after, int limit) {
   if (!after.empty()) check_customer_id(after);
   const std::string path = fmt::format("/customers?after={}&limit={}", after, limit);
-  const http::Response r = clients_[0]->get(path);
+  const http::ClientResponse r = clients_[0]->get(path);
   if (r.status == 404) {
     batch_api_ = false;
     throw Error(ErrorCode::not_found, "the CRM has no GET /customers (it speaks only the course's per-customer API)",
@@ -113,7 +113,7 @@ std::optional<std::vector<SegmentChange>> HttpCrmStore::write_chunk(http::Client
                        {"source", w->source}});
   }
   // Setting a segment is idempotent, so a batch is safe to retry.
-  const http::Response r = client.post_json("/customers/segments", {{"updates", updates}}, true);
+  const http::ClientResponse r = client.post_json("/customers/segments", {{"updates", updates}}, true);
   if (r.status == 404 && batch_api_ != true) return std::nullopt;
   if (r.status == 404) throw Error(ErrorCode::not_found, crm_error(r, "POST /customers/segments").what());  // a customer
   if (r.status != 200) throw crm_error(r, "POST /customers/segments");
@@ -131,7 +131,7 @@ std::optional<std::vector<SegmentChange>> HttpCrmStore::write_chunk(http::Client
 
 // The course's POST /crm_segment_update, for a CRM without the batch API.
 SegmentChange HttpCrmStore::write_one(http::Client& client, const SegmentWrite& w) {
-  const http::Response r = client.post_json("/crm_segment_update", {{"user_id", w.customer_id}, {"ai_segment", w.segment}}, true);
+  const http::ClientResponse r = client.post_json("/crm_segment_update", {{"user_id", w.customer_id}, {"ai_segment", w.segment}}, true);
   if (r.status == 404) throw Error(ErrorCode::not_found, fmt::format("no customer with id '{}' in the CRM", w.customer_id));
   if (r.status != 200) throw crm_error(r, "POST /crm_segment_update");
   const nlohmann::json j = r.json("POST /crm_segment_update");

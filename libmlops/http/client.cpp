@@ -24,7 +24,7 @@ std::string url_encode(std::string_view text) {
   return out;
 }
 
-nlohmann::json Response::json(const std::string& what) const {
+nlohmann::json ClientResponse::json(const std::string& what) const {
   try {
     return nlohmann::json::parse(body);
   } catch (const nlohmann::json::exception&) {
@@ -85,7 +85,7 @@ Client::~Client() = default;
 
 namespace {
 template <class Call>
-Response with_retries(const ClientOptions& options, const std::string& url, bool retry, Call call) {
+ClientResponse with_retries(const ClientOptions& options, const std::string& url, bool retry, Call call) {
   double backoff = options.backoff_seconds;
   const int attempts = retry ? options.retries + 1 : 1;
   for (int attempt = 1;; ++attempt) {
@@ -111,24 +111,24 @@ Response with_retries(const ClientOptions& options, const std::string& url, bool
 }
 }  // namespace
 
-Response Client::get(const std::string& path) {
+ClientResponse Client::get(const std::string& path) {
   const std::string full = impl_->prefix + path;
   return with_retries(impl_->options, base_url_ + path, true, [&] { return impl_->client->Get(full.c_str()); });
 }
 
-Response Client::post_json(const std::string& path, const nlohmann::json& body, bool idempotent) {
+ClientResponse Client::post_json(const std::string& path, const nlohmann::json& body, bool idempotent) {
   return send("POST", path, body.dump(), "application/json", idempotent);
 }
 
-Response Client::post(const std::string& path, const std::string& body, const std::string& content_type) {
+ClientResponse Client::post(const std::string& path, const std::string& body, const std::string& content_type) {
   return send("POST", path, body, content_type, false);
 }
 
-Response Client::put(const std::string& path, const std::string& body, const std::string& content_type) {
+ClientResponse Client::put(const std::string& path, const std::string& body, const std::string& content_type) {
   return send("PUT", path, body, content_type, true);
 }
 
-Response Client::send(const std::string& method, const std::string& path, const std::string& body,
+ClientResponse Client::send(const std::string& method, const std::string& path, const std::string& body,
                       const std::string& content_type, bool idempotent) {
   httplib::Request req;
   req.method = method;

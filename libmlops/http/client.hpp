@@ -19,7 +19,7 @@ struct ClientOptions {
   std::string ca_cert_path = {};  // https: trust this CA bundle instead of the system's
 };
 
-struct Response {
+struct ClientResponse {
   int status = 0;
   std::string body;
   // The body as JSON; Error{corrupt} naming the URL when it is not JSON.
@@ -43,13 +43,13 @@ class Client {
   // Any HTTP status is returned; only transport failures throw: Error{timeout} when the
   // server does not answer in time, Error{unavailable} when it cannot be reached.
   // GETs are retried; POSTs only when `idempotent`.
-  Response get(const std::string& path);
-  Response post_json(const std::string& path, const nlohmann::json& body, bool idempotent = false);
-  Response post(const std::string& path, const std::string& body, const std::string& content_type);
+  ClientResponse get(const std::string& path);
+  ClientResponse post_json(const std::string& path, const nlohmann::json& body, bool idempotent = false);
+  ClientResponse post(const std::string& path, const std::string& body, const std::string& content_type);
   // PUT replaces a resource, so it is retried.
-  Response put(const std::string& path, const std::string& body, const std::string& content_type);
+  ClientResponse put(const std::string& path, const std::string& body, const std::string& content_type);
   // Any method with a body (e.g. MLflow's DELETE and PATCH with JSON); retried when `idempotent`.
-  Response send(const std::string& method, const std::string& path, const std::string& body,
+  ClientResponse send(const std::string& method, const std::string& path, const std::string& body,
                 const std::string& content_type, bool idempotent);
   const std::string& base_url() const { return base_url_; }
 

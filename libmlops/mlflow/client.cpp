@@ -115,7 +115,7 @@ Client::Client(const Connection& connection) : http_(connection.tracking_uri, co
 
 namespace {
 // Turns an answer other than 200 into the error it means.
-[[noreturn]] void raise_for(const http::Response& r, const std::string& where) {
+[[noreturn]] void raise_for(const http::ClientResponse& r, const std::string& where) {
   const json parsed = json::parse(r.body, nullptr, false);
   const bool mlflow_json = !parsed.is_discarded() && parsed.is_object() && parsed.contains("error_code");
   const std::string code = mlflow_json ? parsed.value("error_code", "") : "";
@@ -142,7 +142,7 @@ std::string Client::where(const std::string& method, const std::string& path) co
 }
 
 json Client::call(const std::string& method, const std::string& path, const json& body, bool idempotent) {
-  const http::Response r =
+  const http::ClientResponse r =
       method == "GET" ? http_.get(path) : http_.send(method, path, body.dump(), "application/json", idempotent);
   if (r.status != 200) raise_for(r, where(method, path));
   json parsed = json::parse(r.body, nullptr, false);
@@ -228,13 +228,13 @@ void Client::update_run(const std::string& run_id, const std::string& status, st
 
 void Client::upload_artifact(const std::string& artifact_uri, const std::string& path, const std::string& bytes) {
   const std::string url_path = artifact_path(artifact_uri, path);
-  const http::Response r = http_.put(url_path, bytes, "application/octet-stream");
+  const http::ClientResponse r = http_.put(url_path, bytes, "application/octet-stream");
   if (r.status != 200) raise_for(r, where("PUT", url_path));
 }
 
 std::string Client::download_artifact(const std::string& artifact_uri, const std::string& path) {
   const std::string url_path = artifact_path(artifact_uri, path);
-  const http::Response r = http_.get(url_path);
+  const http::ClientResponse r = http_.get(url_path);
   if (r.status == 200) return r.body;
   // MLflow 2.9 answers a missing file with 500 INTERNAL_ERROR "... No such file ...", not 404.
   if (r.status == 500 && r.body.find("No such file") != std::string::npos) {

@@ -36,7 +36,7 @@ void push_job_metrics(const std::string& url, const std::string& job, const std:
   for (const JobMetric& m : metrics) prometheus::BuildGauge().Name(m.name).Help(m.help).Register(registry).Add({}).Set(m.value);
   const std::string body = prometheus::TextSerializer().Serialize(registry.Collect());
   http::Client client(url, {timeout_seconds, 2, 0.1});
-  const http::Response r = client.put(path, body, "text/plain; version=0.0.4");
+  const http::ClientResponse r = client.put(path, body, "text/plain; version=0.0.4");
   if (r.status != 200 && r.status != 202) {
     throw Error(ErrorCode::io, fmt::format("the Pushgateway at {} answered {} to PUT {}: {}", url, r.status, path, r.body.substr(0, 200)),
                 "check PUSHGATEWAY_URL");

@@ -416,7 +416,7 @@ class Http : public Check {
     try {
       const auto [base, path] = split_url(url);
       http::Client client(base, {timeout_ > 0 ? timeout_ : c.timeout_seconds, 0, 0});
-      const http::Response r = method_ == "GET" ? client.get(path) : client.post(path, c.expand(body_), "application/json");
+      const http::ClientResponse r = method_ == "GET" ? client.get(path) : client.post(path, c.expand(body_), "application/json");
       if (r.status != status_) return {false, fmt::format("{} {}: expected HTTP {}, got {}: {}", method_, url, status_, r.status, shorten(r.body))};
       if (fields_.empty()) return {true, fmt::format("{} {} answered {}", method_, url, r.status)};
       const json doc = json::parse(r.body, nullptr, false);
@@ -448,7 +448,7 @@ class Metrics : public Check {
     const std::string url = c.expand(url_);
     try {
       const auto [base, path] = split_url(url);
-      const http::Response r = http::Client(base, {c.timeout_seconds, 0, 0}).get(path);
+      const http::ClientResponse r = http::Client(base, {c.timeout_seconds, 0, 0}).get(path);
       if (r.status != 200) return {false, fmt::format("GET {}: HTTP {}", url, r.status)};
       double total = 0;
       int series = 0;
@@ -517,7 +517,7 @@ class Prometheus : public Check {
     const std::string query = c.expand(query_);
     if (base.find('{') != std::string::npos) return {false, "no Prometheus URL: pass --prometheus URL"};
     try {
-      const http::Response r = http::Client(base, {c.timeout_seconds, 0, 0}).get("/api/v1/query?query=" + http::url_encode(query));
+      const http::ClientResponse r = http::Client(base, {c.timeout_seconds, 0, 0}).get("/api/v1/query?query=" + http::url_encode(query));
       const json body = json::parse(r.body, nullptr, false);
       if (body.is_discarded()) return {false, fmt::format("{} is not Prometheus (HTTP {}: {})", base, r.status, shorten(r.body))};
       if (body.value("status", "") != "success") return {false, fmt::format("`{}`: {}", query, body.value("error", "query failed"))};

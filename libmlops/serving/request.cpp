@@ -50,14 +50,14 @@ void append_array_row(const json& row, const std::vector<std::string>& features,
   ++out.rows;
 }
 
-// One row given as an object by feature name: every name required, no unknown names.
-void append_object_row(const json& row, const std::vector<std::string>& features, const std::string& where, Rows& out) {
+// Checks the names given for a row or a set of columns: every feature, no unknown names.
+void check_names(const std::vector<std::string>& given, const std::vector<std::string>& features, const std::string& where) {
   std::vector<std::string> unknown, missing;
-  for (const auto& [key, value] : row.items()) {
+  for (const std::string& key : given) {
     if (std::find(features.begin(), features.end(), key) == features.end()) unknown.push_back(key);
   }
   for (const std::string& name : features) {
-    if (!row.contains(name)) missing.push_back(name);
+    if (std::find(given.begin(), given.end(), name) == given.end()) missing.push_back(name);
   }
   if (!unknown.empty() || !missing.empty()) {
     invalid(features,
@@ -66,6 +66,43 @@ void append_object_row(const json& row, const std::vector<std::string>& features
                         missing.empty() ? "" : fmt::format("missing features {}", fmt::join(missing, ", "))),
             {{"unknown", unknown}, {"missing", missing}});
   }
+}
+
+// Columns by name ({"inputs": {"f1": [..], "f2": 3}}): a list holds one value per row, a
+// scalar is every row's value. Names, lengths and the batch limit are checked before any
+// row is built, so a column cannot be multiplied into memory.
+void append_columns(const json& columns, const std::vector<std::string>& features, std::size_t max_batch,
+                    const std::string& where, Rows& out) {
+  std::vector<std::string> names;
+  for (const auto& item : columns.items()) names.push_back(item.key());
+  check_names(names, features, where);
+  std::size_t n = 0;
+  bool lists = false;
+  for (const std::string& name : features) {
+    const json& column = columns[name];
+    if (!column.is_array()) continue;
+    if (lists && column.size() != n) invalid(features, fmt::format("{}: the columns have different lengths", where));
+    n = column.size();
+    lists = true;
+  }
+  if (!lists) n = 1;
+  check_batch(n, max_batch, features);
+  out.values.reserve(n * features.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    for (const std::string& name : features) {
+      const json& column = columns[name];
+      out.values.push_back(number_at(column.is_array() ? column[i] : column, features,
+                                     fmt::format("{}.{}{}", where, name, lists && column.is_array() ? fmt::format("[{}]", i) : "")));
+    }
+  }
+  out.rows = n;
+}
+
+// One row given as an object by feature name: every name required, no unknown names.
+void append_object_row(const json& row, const std::vector<std::string>& features, const std::string& where, Rows& out) {
+  std::vector<std::string> names;
+  for (const auto& item : row.items()) names.push_back(item.key());
+  check_names(names, features, where);
   for (const std::string& name : features) out.values.push_back(number_at(row[name], features, fmt::format("{}.{}", where, name)));
   ++out.rows;
 }
@@ -122,34 +159,35 @@ Rows parse_invocations(const json& body, const std::vector<std::string>& feature
     }
     const json& columns = split["columns"];
     if (!columns.is_array() || !data.is_array()) invalid(features, "dataframe_split.columns and .data must be lists");
+    std::vector<std::string> names;
+    for (const json& c : columns) {
+      if (!c.is_string()) invalid(features, "dataframe_split.columns must be strings");
+      names.push_back(c.get<std::string>());
+    }
+    check_names(names, features, "dataframe_split.columns");
     check_batch(data.size(), max_batch, features);
+    std::vector<std::size_t> slot(names.size());  // column c holds feature slot[c]
+    for (std::size_t c = 0; c < names.size(); ++c) {
+      slot[c] = static_cast<std::size_t>(std::find(features.begin(), features.end(), names[c]) - features.begin());
+    }
+    out.values.resize(data.size() * features.size());
     for (std::size_t i = 0; i < data.size(); ++i) {
       const std::string where = fmt::format("dataframe_split.data[{}]", i);
       if (!data[i].is_array() || data[i].size() != columns.size()) {
         invalid(features, fmt::format("{} must have one value per column ({})", where, columns.size()));
       }
-      json row = json::object();
-      for (std::size_t c = 0; c < columns.size(); ++c) {
-        if (!columns[c].is_string()) invalid(features, "dataframe_split.columns must be strings");
-        row[columns[c].get<std::string>()] = data[i][c];
+      for (std::size_t c = 0; c < names.size(); ++c) {
+        out.values[i * features.size() + slot[c]] = number_at(data[i][c], features, fmt::format("{}.{}", where, names[c]));
       }
-      append_object_row(row, features, where, out);
     }
+    out.rows = data.size();
     return out;
   }
   for (const char* key : {"dataframe_records", "instances", "inputs"}) {
     if (!body.contains(key)) continue;
     const json& value = body[key];
     if (value.is_object()) {  // {"inputs": {"feature_1": [..], ...}}: columns
-      json rows = json::array();
-      std::size_t n = 0;
-      for (const auto& [name, column] : value.items()) n = std::max(n, column.is_array() ? column.size() : 1);
-      for (std::size_t i = 0; i < n; ++i) {
-        json row = json::object();
-        for (const auto& [name, column] : value.items()) row[name] = column.is_array() && i < column.size() ? column[i] : column;
-        rows.push_back(row);
-      }
-      append_rows(rows, features, max_batch, key, out);
+      append_columns(value, features, max_batch, key, out);
     } else {
       append_rows(value, features, max_batch, key, out);
     }

@@ -5,24 +5,14 @@
 #include <string>
 #include <vector>
 
-#include "libmlops/core/error.hpp"
+#include "libmlops/http/message.hpp"
 
 namespace mlops::serving {
 
-// A client mistake, answered with `status` and the error body of DESIGN.md §5.
-class RequestError : public Error {
+// A client mistake, answered with its status and the error body of DESIGN.md §5.
+class RequestError : public http::HttpError {
  public:
-  RequestError(int status, std::string code, std::string message, nlohmann::json details = nullptr)
-      : Error(ErrorCode::invalid_input, std::move(message)), status_(status), code_(std::move(code)),
-        details_(std::move(details)) {}
-  int status() const { return status_; }
-  const std::string& code_name() const { return code_; }
-  const nlohmann::json& details() const { return details_; }
-
- private:
-  int status_;
-  std::string code_;
-  nlohmann::json details_;
+  using HttpError::HttpError;
 };
 
 // Rows of feature values in the model's feature order, row-major.

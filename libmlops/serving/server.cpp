@@ -1,25 +1,23 @@
 #include "libmlops/serving/server.hpp"
 
 #include <fmt/format.h>
-#include <sys/socket.h>
 
 #include <condition_variable>
-#include <csignal>
+#include <filesystem>
 #include <thread>
 
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/log.hpp"
+#include "libmlops/http/json_server.hpp"
+#include "libmlops/registry/registry_store.hpp"
 #include "libmlops/serving/detail/state.hpp"
-
-// Last: <resolv.h>, which httplib includes, defines a macro `_res` that breaks Eigen.
-#include <httplib.h>
 
 namespace mlops::serving {
 namespace detail {
 
 ReloadStatus ServiceState::reload_status() {
-  std::lock_guard lock(reload_mutex);
+  std::lock_guard lock(status_mutex);
   return last_reload;
 }
 
@@ -76,51 +74,81 @@ nlohmann::json ServiceState::reload(bool force) {
   reload_slot(primary, options.model_uri, "primary");
   reload_slot(canary, options.canary_uri, "canary");
   if (!messages.empty() || force) {
+    std::lock_guard status_lock(status_mutex);
     last_reload = {now_ms(), result["ok"].get<bool>(), fmt::format("{}", fmt::join(messages, "; "))};
   }
   publish_models();
   return result;
 }
 
+void ServiceState::publish_mirror_backlog() {
+  if (options.mlflow.tracking_uri.empty()) return;  // without MLflow the outbox grows by design
+  std::error_code ec;
+  if (!std::filesystem::exists(options.db_path, ec)) return;
+  try {
+    registry::RegistryStore store(options.db_path);
+    metrics.set_gauge("mlflow_mirror_pending_events", "Registry changes waiting to be mirrored to MLflow",
+                      static_cast<double>(store.outbox_counts().pending));
+  } catch (const Error& e) {
+    logging::event(logging::Level::warn, "cannot read the mirror outbox", {{"error", e.what()}});
+  }
+}
+
 }  // namespace detail
 
+namespace {
+
+http::ServiceOptions service_options(const ServerOptions& o) {
+  http::ServiceOptions s;
+  s.name = "mlops serve";
+  s.host = o.host;
+  s.port = o.port;
+  s.workers = o.threads;
+  s.max_body_bytes = o.max_body_bytes;
+  s.request_timeout = o.request_timeout;
+  s.idle_timeout = o.idle_timeout;
+  s.api_key = o.api_key;
+  return s;
+}
+
+}  // namespace
+
 struct Server::Impl {
-  explicit Impl(ServerOptions options) : state(std::move(options)) {}
+  explicit Impl(ServerOptions options) : state(std::move(options)), http(service_options(state.options)) {}
   detail::ServiceState state;
-  httplib::Server http;
-  int listen_fd = -1;
+  http::JsonServer http;
   std::mutex poll_mutex;
   std::condition_variable poll_wakeup;
   bool stopping = false;
   std::thread poller;
 
-  void poll_registry() {
-    const auto interval = std::chrono::duration<double>(state.options.reload_interval);
+  // Housekeeping off the request path: the registry check for a new model every
+  // reload_interval, and the mirror backlog gauge every few seconds.
+  void poll() {
+    using namespace std::chrono;
+    const double interval = state.options.reload_interval;
+    const auto tick = duration<double>(interval > 0 ? std::min(interval, 5.0) : 5.0);
+    auto next_reload = steady_clock::now() + duration_cast<steady_clock::duration>(duration<double>(interval));
     std::unique_lock lock(poll_mutex);
-    while (!poll_wakeup.wait_for(lock, interval, [this] { return stopping; })) {
+    while (!poll_wakeup.wait_for(lock, tick, [this] { return stopping; })) {
       lock.unlock();
-      state.reload(false);
+      state.publish_mirror_backlog();
+      if (interval > 0 && steady_clock::now() >= next_reload) {
+        state.reload(false);
+        next_reload = steady_clock::now() + duration_cast<steady_clock::duration>(duration<double>(interval));
+      }
       lock.lock();
     }
   }
 };
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
-  const ServerOptions& o = impl_->state.options;
-  auto& http = impl_->http;
-  http.set_tcp_nodelay(true);  // otherwise each reply waits ~40 ms for the peer's delayed ACK
-  http.set_keep_alive_max_count(100000);
-  http.set_keep_alive_timeout(5);
-  http.set_payload_max_length(o.max_body_bytes);
-  http.set_read_timeout(10, 0);
-  http.set_write_timeout(10, 0);
-  const int threads = std::max(2, o.threads);
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  http.set_socket_options([this](int fd) {
-    httplib::default_socket_options(fd);
-    impl_->listen_fd = fd;  // the listening socket: its backlog is raised after bind()
+  auto& state = impl_->state;
+  impl_->http.on_request([&state](const http::Request& req, const http::Response& res, double seconds) {
+    state.metrics.record_http(http::method_label(req.method), req.route, res.status, seconds);
   });
-  detail::install_routes(http, impl_->state);
+  detail::install_prediction_routes(impl_->http, state);
+  detail::install_operations_routes(impl_->http, state);
 }
 
 Server::~Server() {
@@ -130,21 +158,14 @@ Server::~Server() {
 
 int Server::bind() {
   impl_->state.reload(true);
-  const ServerOptions& o = impl_->state.options;
-  const int port = o.port == 0 ? impl_->http.bind_to_any_port(o.host) : (impl_->http.bind_to_port(o.host, o.port) ? o.port : -1);
-  if (port < 0) {
-    throw Error(ErrorCode::unavailable, fmt::format("cannot listen on {}:{}", o.host, o.port),
-                "another process may use the port; pick another with --port");
-  }
-  // cpp-httplib listens with a backlog of 5; bursts of new connections would overflow it
-  // and wait a second to retry. Linux lets listen() raise the backlog of a bound socket.
-  if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, SOMAXCONN);
-  return port;
+  impl_->state.publish_mirror_backlog();
+  return impl_->http.bind();
 }
 
 void Server::run() {
-  if (impl_->state.options.reload_interval > 0) impl_->poller = std::thread([this] { impl_->poll_registry(); });
-  impl_->http.listen_after_bind();
+  impl_->poller = std::thread([this] { impl_->poll(); });
+  impl_->http.run();
+  stop();
 }
 
 void Server::stop() {
@@ -153,32 +174,22 @@ void Server::stop() {
     impl_->stopping = true;
   }
   impl_->poll_wakeup.notify_all();
-  impl_->http.stop();
+  impl_->http.shutdown(impl_->state.options.shutdown_timeout);
+}
+
+void Server::reload() { impl_->state.reload(true); }
+
+void Server::serve_until_signal(const std::function<void(int port)>& on_listening) {
+  http::block_service_signals();  // before the poller starts, so that it never takes one
+  impl_->state.reload(true);
+  impl_->state.publish_mirror_backlog();
+  impl_->poller = std::thread([this] { impl_->poll(); });
+  http::serve_until_signal(impl_->http, on_listening, [this] { reload(); }, impl_->state.options.shutdown_timeout);
+  stop();
 }
 
 void serve_until_signal(ServerOptions options, const std::function<void(int port)>& on_listening) {
-  // Block the signals in every thread; one thread waits for them and stops the server, so
-  // that shutdown runs outside a signal handler.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  Server server(std::move(options));
-  const int port = server.bind();
-  on_listening(port);
-  std::thread waiter([&] {
-    int received = 0;
-    sigwait(&signals, &received);
-    if (received != 0) {
-      logging::event(logging::Level::info, "shutting down", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"}});
-      server.stop();
-    }
-  });
-  server.run();
-  // run() returned: either a signal stopped it, or it failed; wake the waiter if needed.
-  pthread_kill(waiter.native_handle(), SIGTERM);
-  waiter.join();
+  Server(std::move(options)).serve_until_signal(on_listening);
 }
 
 }  // namespace mlops::serving

@@ -13,12 +13,15 @@ namespace mlops::serving {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;                  // 0 = any free port
-  int threads = 64;                 // worker threads; a keep-alive connection holds one
+  int threads = 16;                 // worker threads for routes that may block (CRM, reload)
   std::string model_uri;            // "" = start without a model
   std::string canary_uri;           // "" = no canary
   double canary_weight = 0.1;       // share of prediction traffic for the canary, [0, 1]
   double reload_interval = 10;      // seconds between registry checks; 0 = never
   std::size_t max_body_bytes = 1 << 20;
+  double request_timeout = 10;      // seconds for a request's headers and body to arrive
+  double idle_timeout = 30;         // seconds a keep-alive connection may sit idle
+  double shutdown_timeout = 10;     // seconds SIGTERM waits for requests in flight
   std::size_t max_batch = 1000;     // rows per request
   std::string api_key;              // required on mutating routes when set
   bool json_logs = false;
@@ -42,15 +45,21 @@ class Server {
   int bind();
   // Serves until stop(); then finishes the requests in flight and returns.
   void run();
-  // Thread-safe; async-signal-unsafe (call it from a thread, not a signal handler).
+  // Thread-safe; async-signal-unsafe (call it from a thread, not a signal handler). Drains
+  // requests in flight for up to shutdown_timeout.
   void stop();
+  // Re-resolves the model URIs now (as POST /admin/reload and SIGHUP do).
+  void reload();
+  // Loads, binds, calls on_listening(port) and serves until SIGTERM/SIGINT (drained);
+  // SIGHUP reloads the model.
+  void serve_until_signal(const std::function<void(int port)>& on_listening);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// Binds, calls on_listening(port), serves until SIGINT or SIGTERM, shuts down gracefully.
+// Server(options).serve_until_signal(on_listening).
 void serve_until_signal(ServerOptions options, const std::function<void(int port)>& on_listening);
 
 }  // namespace mlops::serving

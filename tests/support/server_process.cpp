@@ -62,5 +62,6 @@ int ServerProcess::terminate() {
 }
 
 std::string ServerProcess::log() const { return read_text(io_.file("err")); }
+std::string ServerProcess::output() const { return read_text(io_.file("out")); }
 
 }  // namespace mlops::test

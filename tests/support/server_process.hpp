@@ -23,6 +23,7 @@ class ServerProcess {
   // Sends SIGTERM and returns the exit code (waits up to 10 s, then SIGKILL and -1).
   int terminate();
   std::string log() const;  // stderr so far
+  std::string output() const;  // stdout so far
   std::string log_path() const { return io_.file("err"); }
 
  private:

@@ -11,7 +11,7 @@
 #include "libmlops/serving/model_slot.hpp"
 #include "libmlops/serving/server.hpp"
 
-namespace httplib { class Server; }
+namespace mlops::http { class JsonServer; }
 
 namespace mlops::serving::detail {
 
@@ -33,7 +33,8 @@ struct ServiceState {
   ModelSlot canary;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
-  std::mutex reload_mutex;  // one reload at a time; also guards last_reload
+  std::mutex reload_mutex;  // one reload at a time (a reload may download a model)
+  std::mutex status_mutex;  // guards last_reload, so /health never waits for a reload
   ReloadStatus last_reload;
 
   // Re-resolves the configured URIs and swaps in what changed (force: reload even if not).
@@ -41,9 +42,15 @@ struct ServiceState {
   nlohmann::json reload(bool force);
   ReloadStatus reload_status();
   void publish_models();  // refreshes model_loaded / model_info
+  // mlflow_mirror_pending_events from the registry's outbox (only with MLflow configured).
+  void publish_mirror_backlog();
 };
 
-void install_routes(httplib::Server& server, ServiceState& state);
+// Prediction routes: /predict, /invocations, /v2 infer and metadata, /crm_segment_update.
+void install_prediction_routes(http::JsonServer& server, ServiceState& state);
+// Operations routes: /, /health, /live, /ready, /metrics, /dashboard, /openapi.json,
+// /admin/reload.
+void install_operations_routes(http::JsonServer& server, ServiceState& state);
 nlohmann::json openapi_document();
 
 }  // namespace mlops::serving::detail

@@ -1,0 +1,114 @@
+// serving (internal): the operations routes — the index, health and probes, metrics, the
+// built-in dashboard, the OpenAPI document and the admin reload. The probes run on the I/O
+// threads and never wait for a reload, a database or another service.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "libmlops/core/clock.hpp"
+#include "libmlops/http/json_server.hpp"
+#include "libmlops/serving/detail/dashboard.hpp"
+#include "libmlops/serving/detail/state.hpp"
+
+namespace mlops::serving::detail {
+namespace {
+
+using nlohmann::json;
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// What anyone who can reach the port may see: the model's URI and digest, never a path on
+// the server's disk.
+json health(ServiceState& state) {
+  const auto primary = state.primary.get();
+  const auto canary = state.canary.get();
+  const ReloadStatus reload = state.reload_status();
+  json j = {{"status", primary ? "ok" : "no_model"},
+            {"model_loaded", primary != nullptr},
+            {"uptime_seconds", seconds_since(state.started)},
+            {"last_reload", {{"at", reload.at_ms ? iso8601_utc(reload.at_ms) : ""}, {"ok", reload.ok}, {"message", reload.message}}}};
+  if (primary) {
+    j["model_name"] = primary->name;
+    j["model_version"] = primary->label;
+    j["registry_version"] = primary->registry_version;
+    j["model_uri"] = primary->uri;
+    j["sha256"] = primary->artifact.sha256;
+  } else {
+    j["model_uri"] = state.options.model_uri;
+  }
+  if (!state.options.canary_uri.empty()) {
+    j["canary"] = {{"uri", state.options.canary_uri},
+                   {"weight", state.options.canary_weight},
+                   {"loaded", canary != nullptr},
+                   {"model_version", canary ? canary->label : ""}};
+  } else {
+    j["canary"] = nullptr;
+  }
+  return j;
+}
+
+// The built-in dashboard's data: totals since start (the page computes rates between polls).
+json dashboard_stats(ServiceState& state) {
+  const observability::MetricsSnapshot m = state.metrics.snapshot();
+  json crm_updates = json::array();
+  for (const auto& [key, count] : m.crm_updates) {
+    const std::size_t bar = key.find('|');
+    crm_updates.push_back({{"segment", key.substr(0, bar)}, {"result", key.substr(bar + 1)}, {"count", count}});
+  }
+  json bounds = json::array();
+  for (double b : m.latency_bounds) bounds.push_back(std::isinf(b) ? json(nullptr) : json(b));  // JSON has no +Inf
+  return {{"health", health(state)},
+          {"predictions", {{"by_version", m.predictions_by_version}, {"by_status", m.predictions_by_status}}},
+          {"crm_updates", crm_updates},
+          {"classes", m.classes},
+          {"latency", {{"bounds", bounds}, {"cumulative", m.latency_cumulative}, {"sum", m.latency_sum}}}};
+}
+
+}  // namespace
+
+void install_operations_routes(http::JsonServer& server, ServiceState& state) {
+  server.route("GET", "/", [](http::Request&, http::Response& res) {
+    res.json({{"service", "mlops serve"},
+              {"routes",
+               {"POST /predict", "POST /invocations", "GET /health", "GET /live", "GET /ready", "GET /metrics",
+                "POST /crm_segment_update?customer_id=ID", "POST /admin/reload", "GET /openapi.json", "GET /dashboard",
+                "GET /v2/health/live", "GET /v2/health/ready", "GET /v2/models/{name}", "GET /v2/models/{name}/ready",
+                "POST /v2/models/{name}/infer"}},
+              {"docs", "GET /openapi.json"}});
+  });
+  server.route("GET", "/health", [&state](http::Request&, http::Response& res) { res.json(health(state)); });
+  server.route("GET", "/live", [](http::Request&, http::Response& res) { res.json({{"status", "alive"}}); });
+  server.route("GET", "/ready", [&state](http::Request&, http::Response& res) {
+    if (state.primary.get()) {
+      res.json({{"status", "ready"}});
+    } else {
+      res.error(503, "model_not_loaded", "no model is loaded yet");
+    }
+  });
+  server.route("GET", "/metrics", [&state](http::Request&, http::Response& res) {
+    res.text(state.metrics.scrape(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  server.route("GET", "/dashboard", [](http::Request&, http::Response& res) {
+    res.text(std::string(kDashboardHtml), "text/html; charset=utf-8");
+  });
+  server.route("GET", "/dashboard/stats", [&state](http::Request&, http::Response& res) { res.json(dashboard_stats(state)); });
+  server.route("GET", "/openapi.json", [](http::Request&, http::Response& res) {
+    static const std::string document = openapi_document().dump(2);
+    res.text(document, "application/json");
+  });
+  server.route("GET", "/v2/health/live", [](http::Request&, http::Response& res) { res.json({{"live", true}}); });
+  server.route("GET", "/v2/health/ready", [&state](http::Request&, http::Response& res) {
+    const bool ready = state.primary.get() != nullptr;
+    res.json({{"ready", ready}}, ready ? 200 : 400);  // OIP: 4xx means false
+  });
+  // A reload may download a model from MLflow: off the I/O threads.
+  server.route("POST", "/admin/reload", [&state](http::Request&, http::Response& res) {
+    const json result = state.reload(true);
+    res.json(result, result.value("ok", false) ? 200 : 502);
+  }, {http::Lane::worker, /*needs_key=*/true});
+}
+
+}  // namespace mlops::serving::detail
