@@ -35,7 +35,7 @@ test: deps lint
 sanitize: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMLOPS_SANITIZE=ON -DMLOPS_WERROR=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	@cd build-asan && ctest --output-on-failure -j $(JOBS) -R '^(unit\.(serving|observability|crm|mlflow)|integration\.(serve|hostile|crm|crm_sync|mirror))$$'
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) -R '^(unit\.(serving|http|observability|crm|mlflow)|integration\.(serve|hostile|crm|crm_sync|mirror))$$'
 
 fuzz: deps
 	@tests/fuzz/run.sh $${FUZZ_SECONDS:-60}

@@ -21,7 +21,8 @@ trap cleanup EXIT
 
 "$mlops" --home "$work/home" train --n-samples 1000 -C 0.1 -o "$work/model.json" --register --stage Production >/dev/null
 start_ns=$(date +%s%N)
-"$mlops" --home "$work/home" --log-level info serve --port "$port" ${SERVE_ARGS:-} 2>"$work/serve.log" >/dev/null &
+read -r -a serve_args <<<"${SERVE_ARGS:-}"
+"$mlops" --home "$work/home" --log-level info serve --port "$port" "${serve_args[@]}" 2>"$work/serve.log" >/dev/null &
 server=$!
 pids+=("$server")
 wait_ready_ms "http://127.0.0.1:$port/ready" "$start_ns" >/dev/null
@@ -38,7 +39,7 @@ peak=0
 pids+=("$!")
 body='{"features":[5.2,1.3,7.7,2.0,3.1,4.4,1.0,8.2,2.5,6.0]}'
 probe=$("$py" bench/hostile.py probe "$port" "$seconds" "$body")
-open=$(ls "/proc/$server/fd" | wc -l)
+open=$(find "/proc/$server/fd" -mindepth 1 | wc -l)
 
 term_ns=$(date +%s%N)
 kill -TERM "$server"

@@ -81,7 +81,7 @@ int run_crm_sync(SyncCliOptions& opt, Context& ctx) {
   o.model_uri = uri;
   o.model_version = model->model_version;
   const double timeout = s.number("CRM_TIMEOUT");
-  const crm::CrmOpener open_crm = [&] { return crm::open_crm(o.crm_url, timeout, opt.concurrency); };
+  const crm::CrmOpener open_crm = [&] { return crm::open_crm(o.crm_url, timeout, opt.concurrency, s.crm_api_key()); };
   std::optional<std::int64_t> total;
   {
     auto crm_store = open_crm();
@@ -161,7 +161,8 @@ Command add_crm_sync_command(CLI::App& root, Globals& globals) {
             if (rollback->parsed()) {
               crm::SyncLedger ledger(ledger_path(ctx));
               auto run = ledger.find(opt->run_id);
-              auto store = crm::open_crm(opt->crm_url.value_or(run ? run->crm_url : ctx.settings.get("CRM_URL")));
+              auto store = crm::open_crm(opt->crm_url.value_or(run ? run->crm_url : ctx.settings.get("CRM_URL")),
+                                         ctx.settings.number("CRM_TIMEOUT"), 1, ctx.settings.crm_api_key());
               print_report(crm::rollback_sync(*store, ledger, opt->run_id), ctx);
               return kExitOk;
             }

@@ -55,6 +55,7 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   o.db_path = s.db_path();
   o.crm_url = opt.crm_url.value_or(s.get("CRM_URL"));
   o.crm_timeout = s.number("CRM_TIMEOUT");
+  o.crm_api_key = s.crm_api_key();
   o.policy_path = opt.policy.value_or(s.get("SEGMENT_POLICY"));
   const std::string format = opt.log_format.value_or(s.get("MLOPS_LOG_FORMAT"));
   if (format != "text" && format != "json") {

@@ -29,6 +29,7 @@ const std::vector<SettingSpec>& known_settings() {
       {"MLOPS_LOG_FORMAT", "text", "log lines as text or json"},
       {"CRM_URL", "sqlite:crm.db", "the CRM: sqlite:PATH (embedded) or http://HOST:PORT"},
       {"CRM_TIMEOUT", "5", "seconds a CRM call may take before it fails (504)"},
+      {"CRM_API_KEY", "", "key sent to an HTTP CRM whose writes need one (its MLOPS_API_KEY); empty = MLOPS_API_KEY (secret)"},
       {"SEGMENT_POLICY", "", "segment policy YAML; empty = class 1 -> Churn_Risk_AI, else Normal_Segment_AI"},
       {"PUSHGATEWAY_URL", "", "when set, train and crm-sync push their run metrics to this Prometheus Pushgateway"},
       {"MLFLOW_TRACKING_URI", "", "when set, registry changes are mirrored to this MLflow server (http[s]://HOST:5000)"},
@@ -86,6 +87,10 @@ double Settings::number(const std::string& key) const {
 
 std::string Settings::db_path() const {
   return (std::filesystem::path(home()) / "mlops.db").string();
+}
+
+std::string Settings::crm_api_key() const {
+  return get("CRM_API_KEY").empty() ? get("MLOPS_API_KEY") : get("CRM_API_KEY");
 }
 
 std::string Settings::artifacts_dir() const {

@@ -37,6 +37,7 @@ class Settings {
   std::string home() const { return get("MLOPS_HOME"); }
   std::string db_path() const;         // MLOPS_HOME/mlops.db
   std::string artifacts_dir() const;   // MLOPS_HOME/artifacts
+  std::string crm_api_key() const;     // CRM_API_KEY, else MLOPS_API_KEY
 
  private:
   friend Settings load_settings(const std::map<std::string, std::string>&,

@@ -106,9 +106,9 @@ struct Service {
       if (!updates.is_array() || updates.size() > options.max_batch) {
         throw http::HttpError(413, "batch_too_large", fmt::format("send at most {} updates a call", options.max_batch));
       }
-      std::vector<SegmentWrite> writes;
-      for (const json& u : updates) writes.push_back(write_of(u));
-      const auto changes = store().write_segments(writes);  // all-or-nothing
+      std::vector<SegmentWrite> batch;
+      for (const json& u : updates) batch.push_back(write_of(u));
+      const auto changes = store().write_segments(batch);  // all-or-nothing
       json results = json::array();
       for (const SegmentChange& c : changes) {
         results.push_back({{"user_id", c.customer_id}, {"status", c.changed ? "updated" : "unchanged"},

@@ -22,9 +22,10 @@ void check_customer_id(const std::string& id) {
   }
 }
 
-std::unique_ptr<CrmStore> open_crm(const std::string& url, double timeout_seconds, int concurrency) {
+std::unique_ptr<CrmStore> open_crm(const std::string& url, double timeout_seconds, int concurrency,
+                                   const std::string& api_key) {
   if (url.rfind("sqlite:", 0) == 0) return std::make_unique<SqliteCrmStore>(url.substr(7));
-  if (url.rfind("http://", 0) == 0) return std::make_unique<HttpCrmStore>(url, timeout_seconds, concurrency);
+  if (url.rfind("http://", 0) == 0) return std::make_unique<HttpCrmStore>(url, timeout_seconds, concurrency, api_key);
   throw Error(ErrorCode::invalid_input, fmt::format("unsupported CRM_URL '{}'", url),
               "use sqlite:crm.db for the embedded CRM or http://HOST:PORT for a CRM service");
 }

@@ -51,8 +51,10 @@ class CrmStore {
 };
 
 // Opens a CRM by URL: sqlite:PATH (created when missing) or http://HOST:PORT. Throws Error{invalid_input} for
-// an unknown scheme. `concurrency`: parallel write calls to an HTTP CRM.
-std::unique_ptr<CrmStore> open_crm(const std::string& url, double timeout_seconds = 5, int concurrency = 1);
+// an unknown scheme. `concurrency`: parallel write calls to an HTTP CRM; `api_key`: sent to
+// an HTTP CRM as a bearer token (its writing routes ask for it when it has one).
+std::unique_ptr<CrmStore> open_crm(const std::string& url, double timeout_seconds = 5, int concurrency = 1,
+                                   const std::string& api_key = {});
 
 // Customer ids are 1-64 characters of letters, digits, '_', '-' and '.', so that they can
 // never carry SQL or URL syntax. Throws Error{invalid_input} naming the id.

@@ -49,10 +49,11 @@ Customer customer_of(const nlohmann::json& j, const std::string& what) {
 
 }  // namespace
 
-HttpCrmStore::HttpCrmStore(const std::string& base_url, double timeout_seconds, int concurrency) {
+HttpCrmStore::HttpCrmStore(const std::string& base_url, double timeout_seconds, int concurrency,
+                           const std::string& api_key) {
   if (concurrency < 1) throw Error(ErrorCode::invalid_input, "the CRM concurrency must be at least 1");
   for (int i = 0; i < concurrency; ++i) {
-    clients_.push_back(std::make_unique<http::Client>(base_url, http::ClientOptions{timeout_seconds, 2, 0.05}));
+    clients_.push_back(std::make_unique<http::Client>(base_url, http::ClientOptions{timeout_seconds, 2, 0.05, api_key}));
   }
 }
 

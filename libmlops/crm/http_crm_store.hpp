@@ -16,7 +16,8 @@ class HttpCrmStore : public CrmStore {
  public:
   // Throws Error{invalid_input} for a malformed URL. timeout_seconds bounds each call;
   // write_segments keeps up to `concurrency` calls in flight.
-  explicit HttpCrmStore(const std::string& base_url, double timeout_seconds = 5, int concurrency = 1);
+  explicit HttpCrmStore(const std::string& base_url, double timeout_seconds = 5, int concurrency = 1,
+                        const std::string& api_key = {});
   ~HttpCrmStore() override;
 
   // The CRM's feature names when it reports them ("" otherwise: only counts are checked).

@@ -30,6 +30,7 @@ struct ServerOptions {
   std::string mlflow_cache_dir;     // where models fetched from MLflow are kept
   std::string crm_url = "sqlite:crm.db";  // the CRM of /crm_segment_update
   double crm_timeout = 5;           // seconds per CRM call
+  std::string crm_api_key;          // sent to an HTTP CRM
   std::string policy_path;          // segment policy YAML; "" = the course's binary policy
 };
 

@@ -304,6 +304,13 @@ TEST_SUITE("integration/hostile") {
     CHECK(status_of(big.read(5, 1)) == 413);
     CHECK(peak_rss_mb(crm.pid()) < 64 * kMemoryScale);
     CHECK(crm.output().find("http://127.0.0.1:") != std::string::npos);  // bound to loopback
+    // `mlops serve` sends the CRM's key (CRM_API_KEY) with its writes; without it they are refused.
+    const std::string crm_url = "http://127.0.0.1:" + std::to_string(crm.port());
+    ServerProcess with_key(p.home, {"--reload-interval", "0", "--crm", crm_url}, {"CRM_API_KEY=s3cret"});
+    CHECK(status_of(one(with_key.port(), "POST /crm_segment_update?customer_id=CUST002 HTTP/1.1\r\n\r\n")) == 200);
+    ServerProcess without_key(p.home, {"--reload-interval", "0", "--crm", crm_url});
+    CHECK(status_of(one(without_key.port(), "POST /crm_segment_update?customer_id=CUST003 HTTP/1.1\r\n\r\n")) == 502);
+    CHECK(p.segment("CUST003") == "Unassigned");
   }
 
   TEST_CASE("log lines cannot be forged: client bytes are escaped in text and JSON logs") {

@@ -134,11 +134,11 @@ std::shared_ptr<const LoadedModel> v2_model(ServiceState& state, const std::stri
 }
 
 // The CRM of this worker thread (SQLite connections are per thread), opened on first use.
-crm::CrmStore& thread_crm(const std::string& url, double timeout) {
+crm::CrmStore& thread_crm(const std::string& url, double timeout, const std::string& api_key) {
   thread_local std::string opened;
   thread_local std::unique_ptr<crm::CrmStore> store;
   if (!store || opened != url) {
-    store = crm::open_crm(url, timeout);
+    store = crm::open_crm(url, timeout, 1, api_key);
     opened = url;
   }
   return *store;
@@ -180,7 +180,7 @@ void crm_segment_update(ServiceState& state, const http::Request& req, http::Res
   }
   crm::SegmentUpdate update;
   try {
-    crm::CrmStore& store = thread_crm(state.options.crm_url, state.options.crm_timeout);
+    crm::CrmStore& store = thread_crm(state.options.crm_url, state.options.crm_timeout, state.options.crm_api_key);
     const auto scorer = [&](const std::vector<double>& features) {
       Rows rows;
       rows.values = features;
