@@ -5,7 +5,7 @@ JOBS      ?= $(shell nproc)
 MLOPS     := $(BUILD_DIR)/cli/mlops
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: help deps build test sanitize fuzz train demo serve up down bench bench-serve bench-crm bench-mirror load lint clean
+.PHONY: help deps build test sanitize fuzz train demo serve up down bench bench-serve bench-crm bench-mirror bench-hostile load lint clean
 
 help:
 	@echo "make demo    install what is missing, build, train + register + predict"
@@ -16,7 +16,7 @@ help:
 	@echo "make serve   serve the production model on http://127.0.0.1:8000"
 	@echo "make up      the whole stack in Docker (serve, CRM, MLflow, Prometheus, Grafana); make down stops it"
 	@echo "make bench   run the benchmarks in bench/ (minutes; see bench/README.md)"
-	@echo "make fuzz    fuzz the request parser for 60 s (clang libFuzzer)"
+	@echo "make fuzz    fuzz the request parsers and the whole HTTP path, 5 min each (clang libFuzzer)"
 
 deps:
 	@scripts/deps.sh
@@ -38,7 +38,7 @@ sanitize: deps
 	@cd build-asan && ctest --output-on-failure -j $(JOBS) -R '^(unit\.(serving|http|observability|crm|mlflow)|integration\.(serve|hostile|crm|crm_sync|mirror))$$'
 
 fuzz: deps
-	@tests/fuzz/run.sh $${FUZZ_SECONDS:-60}
+	@tests/fuzz/run.sh $${FUZZ_SECONDS:-300}
 
 lint:
 	@scripts/check_layout.sh
@@ -68,6 +68,11 @@ bench: build
 	@bench/serve.sh $(MLOPS)
 	@bench/crm_sync.sh $(MLOPS)
 	@bench/mirror.sh $(MLOPS)
+	@bench/hostile.sh $(MLOPS)
+
+bench-hostile: build
+	@scripts/deps.sh bench
+	@bench/hostile.sh $(MLOPS)
 
 bench-serve: build
 	@scripts/deps.sh bench

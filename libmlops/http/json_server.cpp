@@ -847,7 +847,7 @@ int JsonServer::bind() {
 void JsonServer::run() {
   Impl& impl = *impl_;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int io = impl.options.io_threads > 0 ? impl.options.io_threads : std::min(cores, 4);
+  const int io = impl.options.io_threads > 0 ? impl.options.io_threads : std::clamp(cores / 2, 1, 4);
   for (int i = 0; i < io; ++i) impl.loops.push_back(std::make_unique<Impl::Loop>(impl, i));
   for (int i = 0; i < std::max(1, impl.options.workers); ++i) impl.workers.emplace_back([&impl] { impl.worker_main(); });
   std::vector<std::thread> extra;

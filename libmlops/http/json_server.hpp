@@ -33,7 +33,8 @@ struct ServiceOptions {
   std::string host = "127.0.0.1";
   int port = 0;                      // 0 = any free port
   int workers = 16;                  // threads for Lane::worker routes
-  int io_threads = 0;                // 0 = one per core, at most 4
+  int io_threads = 0;                // 0 = one per two cores, 1 to 4 (the rest is left to
+                                     // workers and clients: on 2 cores two loops cost p99)
   std::size_t max_body_bytes = 1 << 20;    // per request, after chunked decoding (413 above)
   std::size_t max_header_bytes = 16 * 1024;  // request line + headers (414/431 above)
   std::size_t max_connections = 10000;       // then the longest-idle keep-alive connection is closed

@@ -73,7 +73,8 @@ nlohmann::json ServiceState::reload(bool force) {
   };
   reload_slot(primary, options.model_uri, "primary");
   reload_slot(canary, options.canary_uri, "canary");
-  if (!messages.empty() || force) {
+  if (messages.empty() && !force) return result;  // nothing changed: nothing to publish
+  {
     std::lock_guard status_lock(status_mutex);
     last_reload = {now_ms(), result["ok"].get<bool>(), fmt::format("{}", fmt::join(messages, "; "))};
   }
