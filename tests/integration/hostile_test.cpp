@@ -377,6 +377,15 @@ TEST_SUITE("integration/hostile") {
     const json health = json::parse(c.Get("/health")->body);
     CHECK(health.dump().find(p.dir.path()) == std::string::npos);
     CHECK(health["model_version"] == "v1");
+    {  // a model served from a file: its name shows, not where it lives; a failed file too
+      ServerProcess from_file(p.home, {"--reload-interval", "0", "--model-uri", p.dir.file("m.json"),
+                                       "--canary-uri", p.dir.file("missing.json")});
+      httplib::Client f("127.0.0.1", from_file.port());
+      const std::string text = f.Get("/health")->body;
+      CHECK(text.find(p.dir.path()) == std::string::npos);
+      CHECK(text.find("m.json") != std::string::npos);
+      CHECK(json::parse(text)["last_reload"]["ok"] == false);
+    }
     // SIGHUP: a new Production version is loaded; the process lives on.
     const auto trained = test::run_cli({"train", "--n-samples", "400", "--seed", "7", "--model-version", "v2", "-o",
                                         p.dir.file("m2.json"), "--register", "--stage", "Production"}, p.home);

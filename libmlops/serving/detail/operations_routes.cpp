@@ -20,6 +20,26 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Replaces each absolute path in `text` by its last component ("…/model.json"): a URI such
+// as models:/NAME@ALIAS stays whole (its '/' follows a ':').
+std::string hide_paths(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    const bool starts_path = text[i] == '/' && (i == 0 || std::string_view(" '\"(=").find(text[i - 1]) != std::string_view::npos);
+    if (!starts_path) {
+      out += text[i++];
+      continue;
+    }
+    std::size_t end = text.find_first_of(" '\"),;", i);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view path = text.substr(i, end - i);
+    out += "\u2026/";
+    out += path.substr(path.rfind('/') + 1);
+    i = end;
+  }
+  return out;
+}
+
 // What anyone who can reach the port may see: the model's URI and digest, never a path on
 // the server's disk.
 json health(ServiceState& state) {
@@ -29,18 +49,18 @@ json health(ServiceState& state) {
   json j = {{"status", primary ? "ok" : "no_model"},
             {"model_loaded", primary != nullptr},
             {"uptime_seconds", seconds_since(state.started)},
-            {"last_reload", {{"at", reload.at_ms ? iso8601_utc(reload.at_ms) : ""}, {"ok", reload.ok}, {"message", reload.message}}}};
+            {"last_reload", {{"at", reload.at_ms ? iso8601_utc(reload.at_ms) : ""}, {"ok", reload.ok}, {"message", hide_paths(reload.message)}}}};
   if (primary) {
     j["model_name"] = primary->name;
     j["model_version"] = primary->label;
     j["registry_version"] = primary->registry_version;
-    j["model_uri"] = primary->uri;
+    j["model_uri"] = hide_paths(primary->uri);
     j["sha256"] = primary->artifact.sha256;
   } else {
-    j["model_uri"] = state.options.model_uri;
+    j["model_uri"] = hide_paths(state.options.model_uri);
   }
   if (!state.options.canary_uri.empty()) {
-    j["canary"] = {{"uri", state.options.canary_uri},
+    j["canary"] = {{"uri", hide_paths(state.options.canary_uri)},
                    {"weight", state.options.canary_weight},
                    {"loaded", canary != nullptr},
                    {"model_version", canary ? canary->label : ""}};
