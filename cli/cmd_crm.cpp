@@ -140,15 +140,15 @@ Command add_crm_command(CLI::App& root, Globals& globals) {
             if (serve->parsed()) {
               auto store = open_embedded(*opt, ctx);  // validates CRM_URL
               crm::CrmServiceOptions o;
-              o.host = opt->host;
-              o.port = opt->port;
-              o.api_key = opt->api_key.value_or(ctx.settings.get("MLOPS_API_KEY"));
-              o.max_body_bytes = opt->max_body_bytes;
+              o.service.host = opt->host;
+              o.service.port = opt->port;
+              o.service.api_key = opt->api_key.value_or(ctx.settings.get("MLOPS_API_KEY"));
+              o.service.max_body_bytes = opt->max_body_bytes;
               o.shutdown_timeout = opt->shutdown_timeout;
               o.db_path = opt->url.value_or(ctx.settings.get("CRM_URL")).substr(7);
               if (ctx.settings.source("MLOPS_LOG") == config::Source::default_value) logging::set_level(logging::Level::info);
               crm::serve_crm_until_signal(o, [&](int port) {
-                print(fmt::format("mlops crm serve: listening on http://{}:{} ({} customers)\n", o.host, port, store->count()));
+                print(fmt::format("mlops crm serve: listening on http://{}:{} ({} customers)\n", o.service.host, port, store->count()));
               });
               return kExitOk;
             }

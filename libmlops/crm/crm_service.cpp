@@ -124,14 +124,7 @@ struct Service {
 void serve_crm_until_signal(const CrmServiceOptions& options, const std::function<void(int port)>& on_listening) {
   SqliteCrmStore check(options.db_path);  // fail now, not on the first request
   Service service{options, {}};
-  http::ServiceOptions o;
-  o.name = "mlops crm serve";
-  o.host = options.host;
-  o.port = options.port;
-  o.workers = options.threads;
-  o.max_body_bytes = options.max_body_bytes;
-  o.api_key = options.api_key;
-  http::JsonServer server(o);
+  http::JsonServer server(options.service);
   service.install(server);
   http::serve_until_signal(server, on_listening, {}, options.shutdown_timeout);
 }

@@ -5,16 +5,20 @@
 #include <functional>
 #include <string>
 
+#include "libmlops/http/json_server.hpp"
+
 namespace mlops::crm {
 
 struct CrmServiceOptions {
-  std::string host = "127.0.0.1";
-  int port = 8001;             // 0 = any free port
+  // Address, limits, workers and the API key (required on the writing routes when set).
+  http::ServiceOptions service = [] {
+    http::ServiceOptions s;
+    s.name = "mlops crm serve";
+    s.port = 8001;
+    return s;
+  }();
   std::string db_path = "crm.db";
-  int threads = 16;
   std::size_t max_batch = 1000;  // records per POST /customers/segments
-  std::size_t max_body_bytes = 1 << 20;
-  std::string api_key;           // required on the writing routes when set (MLOPS_API_KEY)
   double shutdown_timeout = 10;  // seconds SIGTERM waits for requests in flight
 };
 

@@ -204,7 +204,8 @@ Rows parse_v2_infer(const json& body, const std::vector<std::string>& features, 
   }
   const json& tensor = body["inputs"][0];
   if (!tensor.is_object()) invalid(features, "inputs[0] must be a tensor object");
-  const std::string datatype = tensor.value("datatype", "");
+  const json& given_type = tensor.contains("datatype") ? tensor["datatype"] : json();
+  const std::string datatype = given_type.is_string() ? given_type.get<std::string>() : given_type.dump();
   if (datatype != "FP64" && datatype != "FP32") {
     invalid(features, fmt::format("inputs[0].datatype must be FP64 or FP32, got '{}'", datatype));
   }

@@ -72,5 +72,16 @@ TEST_SUITE("unit/serving/request") {
     CHECK(contains(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[2,3],"datatype":"FP64","data":[1,2,3]}]})").second, "needs 6"));
     CHECK(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}]})").first == 422);
     CHECK(rejection(parse_v2_infer, R"({"inputs":[]})").first == 422);
+    // Found by the fuzzer: a datatype that is not a string was a type_error (a 500).
+    CHECK(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[0,3],"datatype":[0,3],"data":[1,2,3]}]})").first == 422);
+  }
+  TEST_CASE("columns are checked before rows are built: names, lengths, the batch limit") {
+    CHECK(contains(rejection(parse_invocations, R"({"inputs":{"a":[0,0],"x":"long text"}})").second, "unknown features x"));
+    CHECK(contains(rejection(parse_invocations, R"({"inputs":{"a":[1,2],"b":[1],"c":3}})").second, "different lengths"));
+    CHECK(rejection(parse_invocations, R"({"inputs":{"a":[1,2,3],"b":[1,2,3],"c":0}})", 2).first == 413);
+    CHECK(parse_invocations(json::parse(R"({"inputs":{"a":[1,4],"b":2,"c":[3,6]}})"), kFeatures, 10).values ==
+          std::vector<double>{1, 2, 3, 4, 2, 6});  // a scalar column is every row's value
+    CHECK(contains(rejection(parse_invocations, R"({"dataframe_split":{"columns":["a","b","z"],"data":[[1,2,3]]}})").second,
+                   "unknown features z"));
   }
 }
