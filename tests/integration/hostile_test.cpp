@@ -283,6 +283,29 @@ TEST_SUITE("integration/hostile") {
     CHECK(Clock::now() - start < std::chrono::seconds(5));
   }
 
+  TEST_CASE("SIGTERM: a request still arriving is finished and answered, then the server exits 0") {
+    Project p;
+    ServerProcess serve(p.home, {"--reload-interval", "0", "--max-batch", "100000", "--max-body-bytes", "100000000"});
+    std::string body = "{\"instances\":[";
+    for (int i = 0; i < 5000; ++i) body += (i ? "," : "") + kRow;
+    body += "]}";
+    Conn c(serve.port());
+    // Expect: 100-continue makes the server say when it has the headers: from then on the
+    // request is in flight, whatever the timing of the signal.
+    REQUIRE(c.send("POST /predict HTTP/1.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                   "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+    REQUIRE(c.read(5, 1).rfind("HTTP/1.1 100 Continue", 0) == 0);
+    REQUIRE(::kill(serve.pid(), SIGTERM) == 0);
+    REQUIRE(c.send(body.substr(0, body.size() / 2)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the signal lands mid-upload
+    REQUIRE(c.send(body.substr(body.size() / 2)));
+    const std::string r = c.read(20);  // until the server closes: it answers, then exits
+    CHECK(status_of(r) == 200);
+    CHECK(r.find("Connection: close") != std::string::npos);
+    CHECK(serve.terminate() == 0);  // already exiting: reaps it and reads its exit code
+    CHECK(serve.log().find("shutting down") != std::string::npos);
+  }
+
   TEST_CASE("crm serve: the API key guards every write, bodies are bounded, loopback by default") {
     Project p;
     ServerProcess crm(p.home, {}, {"MLOPS_API_KEY=s3cret"}, {"crm", "--crm", "sqlite:" + p.crm, "serve"});
