@@ -116,7 +116,7 @@ int status(Context& ctx, registry::RegistryStore& store) {
   const auto failed = store.outbox("failed", 1'000'000);
   const auto pending = store.outbox("pending", 1'000'000);
   const auto blocked = mlflow::blocked_events(failed, pending);
-  const std::string uri = ctx.settings.get("MLFLOW_TRACKING_URI");
+  const std::string uri = http::take_credentials(ctx.settings.get("MLFLOW_TRACKING_URI")).url;
   if (ctx.json) {
     nlohmann::json events = nlohmann::json::array();
     for (const auto* list : {&failed, &pending}) {

@@ -40,6 +40,44 @@ struct Client::Impl {
 };
 
 namespace {
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view text) {  // a bad escape is kept as it is
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 && hex_digit(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+}  // namespace
+
+UrlCredentials take_credentials(const std::string& url) {
+  UrlCredentials out{url, {}, {}};
+  const std::size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return out;
+  const std::size_t host_start = scheme + 3;
+  const std::size_t host_end = std::min(url.find_first_of("/?#", host_start), url.size());
+  const std::size_t at = url.rfind('@', host_end - 1);
+  if (at == std::string::npos || at < host_start) return out;
+  const std::string_view userinfo(url.data() + host_start, at - host_start);
+  const std::size_t colon = userinfo.find(':');
+  out.username = percent_decode(userinfo.substr(0, colon));
+  if (colon != std::string_view::npos) out.password = percent_decode(userinfo.substr(colon + 1));
+  out.url = url.substr(0, host_start) + url.substr(at + 1);
+  return out;
+}
+
+namespace {
 // Splits http[s]://host[:port][/prefix] into the part httplib connects to and the prefix.
 std::pair<std::string, std::string> split_base_url(const std::string& url) {
   const bool https = url.rfind("https://", 0) == 0;
@@ -56,13 +94,21 @@ std::pair<std::string, std::string> split_base_url(const std::string& url) {
 }
 }  // namespace
 
-Client::Client(const std::string& base_url, ClientOptions options) : impl_(std::make_unique<Impl>()), base_url_(base_url) {
-  auto [origin, prefix] = split_base_url(base_url);
+Client::Client(const std::string& base_url, ClientOptions options)
+    : impl_(std::make_unique<Impl>()), base_url_(take_credentials(base_url).url) {
+  // Credentials in the URL become basic auth (unless others are given) and never reach a
+  // message: base_url_ is the URL without them.
+  if (const UrlCredentials given = take_credentials(base_url);
+      !given.username.empty() && options.username.empty() && options.bearer_token.empty()) {
+    options.username = given.username;
+    options.password = given.password;
+  }
+  auto [origin, prefix] = split_base_url(base_url_);
   impl_->options = options;
   impl_->prefix = std::move(prefix);
   impl_->client = std::make_unique<httplib::Client>(origin);
   if (!impl_->client->is_valid()) {
-    throw Error(ErrorCode::invalid_input, fmt::format("'{}' is not a valid URL", base_url),
+    throw Error(ErrorCode::invalid_input, fmt::format("'{}' is not a valid URL", base_url_),
                 "use http://HOST:PORT or https://HOST:PORT");
   }
   const auto seconds = static_cast<time_t>(options.timeout_seconds);

@@ -30,6 +30,15 @@ struct ClientResponse {
 // path segment).
 std::string url_encode(std::string_view text);
 
+// A URL with its user:password@ taken out: the URL without them (safe to print, log and
+// store) and the credentials, percent-decoded. A URL without any comes back unchanged.
+struct UrlCredentials {
+  std::string url;
+  std::string username;
+  std::string password;
+};
+UrlCredentials take_credentials(const std::string& url);
+
 class Client {
  public:
   // base_url: http://host[:port] or https://host[:port], optionally with a path prefix

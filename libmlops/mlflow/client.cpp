@@ -85,7 +85,9 @@ std::string artifact_path(const std::string& artifact_uri, const std::string& pa
 
 Connection connection_from(const config::Settings& s) {
   Connection c;
-  c.tracking_uri = s.get("MLFLOW_TRACKING_URI");
+  // user:password@ in the URI is basic auth, kept out of every message and stored error.
+  const http::UrlCredentials given = http::take_credentials(s.get("MLFLOW_TRACKING_URI"));
+  c.tracking_uri = given.url;
   while (!c.tracking_uri.empty() && c.tracking_uri.back() == '/') c.tracking_uri.pop_back();
   c.http.timeout_seconds = s.number("MLFLOW_HTTP_REQUEST_TIMEOUT");
   c.http.retries = static_cast<int>(s.number("MLFLOW_HTTP_REQUEST_MAX_RETRIES"));
@@ -93,6 +95,10 @@ Connection connection_from(const config::Settings& s) {
   c.http.bearer_token = s.get("MLFLOW_TRACKING_TOKEN");
   c.http.username = s.get("MLFLOW_TRACKING_USERNAME");
   c.http.password = s.get("MLFLOW_TRACKING_PASSWORD");
+  if (c.http.username.empty() && c.http.bearer_token.empty()) {
+    c.http.username = given.username;
+    c.http.password = given.password;
+  }
   std::string insecure = s.get("MLFLOW_TRACKING_INSECURE_TLS");
   std::transform(insecure.begin(), insecure.end(), insecure.begin(), [](unsigned char ch) { return std::tolower(ch); });
   c.http.verify_tls = !(insecure == "true" || insecure == "1");
