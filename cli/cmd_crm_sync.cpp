@@ -70,8 +70,7 @@ int run_crm_sync(SyncCliOptions& opt, Context& ctx) {
     }
     o.where_segment = opt.where.substr(8);
   }
-  std::string uri = opt.model_uri.value_or(s.get("MODEL_URI"));
-  if (uri.empty()) uri = registry::default_model_uri(s.db_path(), s.get("MODEL_NAME"), s.get("MODEL_PATH"));
+  std::string uri = opt.model_uri.value_or(registry::default_model_uri(s));
   if (uri.empty()) {
     throw Error(ErrorCode::not_found, "no model to sync with", "train and register one: mlops train --register --stage Production");
   }

@@ -55,8 +55,7 @@ nlohmann::json prediction_json(const model::ModelArtifact& a, const double* prob
 
 int run_predict(const PredictOptions& opt, Context& ctx) {
   const config::Settings& s = ctx.settings;
-  std::string uri = opt.model.empty() ? registry::default_model_uri(s.db_path(), s.get("MODEL_NAME"), s.get("MODEL_PATH"))
-                                      : opt.model;
+  std::string uri = opt.model.empty() ? registry::default_model_uri(s) : opt.model;
   if (uri.empty()) uri = s.get("MODEL_PATH");  // not there: the error below says so
   registry::ResolvedModel resolved;
   const model::ModelArtifact a = mlflow::load_any_model(uri, model_sources(s), &resolved);
@@ -115,9 +114,10 @@ Command add_predict_command(CLI::App& root, Globals& globals) {
   auto opt = std::make_shared<PredictOptions>();
   CLI::App* app = root.add_subcommand("predict", "Predict offline: one row (--features) or a CSV (--data)");
   app->footer(
-      "The model defaults to models:/MODEL_NAME@production when the registry has it, else MODEL_PATH.\n"
+      "The model defaults to MODEL_URI, else models:/MODEL_NAME@production when the registry has it, else MODEL_PATH.\n"
       "Example: mlops predict --model models:/ChurnPredictionModel/1 --features 5,1,7,2,3,4,1,8,2,6");
-  app->add_option("--model,-m", opt->model, "models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS, mlflow:models:/... or a file");
+  app->add_option("--model,-m", opt->model, "models:/NAME/VERSION|STAGE|latest, models:/NAME@ALIAS, mlflow:models:/... or a file\n"
+                                      "(default: MODEL_URI, else the production alias, else MODEL_PATH)");
   auto* features = app->add_option("--features", opt->features, "Comma-separated feature values of one row");
   auto* data = app->add_option("--data", opt->data, "CSV of rows to score (columns by name, or in order)");
   app->add_option("--output,-o", opt->output, "With --data: write predictions to this CSV")->needs(data);

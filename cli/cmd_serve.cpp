@@ -25,16 +25,10 @@ struct ServeOptions {
   std::size_t max_batch = 1000;
 };
 
-// --model-uri > MODEL_URI > the registry's production alias > MODEL_PATH if it exists.
-std::string default_model_uri(const config::Settings& s) {
-  if (!s.get("MODEL_URI").empty()) return s.get("MODEL_URI");
-  return registry::default_model_uri(s.db_path(), s.get("MODEL_NAME"), s.get("MODEL_PATH"));
-}
-
 int run_serve(const ServeOptions& opt, Context& ctx) {
   const config::Settings& s = ctx.settings;
   serving::ServerOptions o;
-  o.model_uri = opt.model_uri.value_or(default_model_uri(s));
+  o.model_uri = opt.model_uri.value_or(registry::default_model_uri(s));
   const mlflow::ModelSources sources = model_sources(s);
   o.mlflow = sources.mlflow;
   o.mlflow_cache_dir = sources.mlflow_cache_dir;
@@ -87,7 +81,7 @@ Command add_serve_command(CLI::App& root, Globals&) {
       "Example: mlops serve --port 8000   then   curl -s localhost:8000/predict -H 'Content-Type: application/json' \\\n"
       "           -d '{\"features\":[5.2,1.3,7.7,2.0,3.1,4.4,1.0,8.2,2.5,6.0]}'");
   app->add_option("--model-uri,--model", opt->model_uri,
-                  "models:/NAME@ALIAS, models:/NAME/VERSION|STAGE, mlflow:models:/... (from MLflow) or a file\n"
+                  "models:/NAME@ALIAS, models:/NAME/VERSION|STAGE|latest, mlflow:models:/... (from MLflow) or a file\n"
                   "(MODEL_URI; default: the production alias, else MODEL_PATH)");
   app->add_option("--host", opt->host, "Listen address (MLOPS_HOST, default 127.0.0.1)");
   app->add_option("--port,-p", opt->port, "Port, 0 = any free port (MLOPS_PORT, default 8000)")->check(CLI::Range(0, 65535));

@@ -295,6 +295,16 @@ std::optional<ModelVersion> Client::latest_version_in_stage(const std::string& n
   return version_of(found["model_versions"][0]);
 }
 
+std::optional<ModelVersion> Client::latest_version(const std::string& name) {
+  const json found = call("POST", kApi + "registered-models/get-latest-versions", {{"name", name}}, true);
+  std::optional<ModelVersion> best;
+  for (const json& v : found.value("model_versions", json::array())) {
+    ModelVersion candidate = version_of(v);
+    if (!best || std::stoll("0" + candidate.version) > std::stoll("0" + best->version)) best = std::move(candidate);
+  }
+  return best;
+}
+
 std::string Client::download_uri(const std::string& name, const std::string& version) {
   return get(kApi + "model-versions/get-download-uri?name=" + http::url_encode(name) + "&version=" +
              http::url_encode(version))

@@ -100,6 +100,8 @@ class Client {
   ModelVersion get_version(const std::string& name, const std::string& version);
   ModelVersion get_version_by_alias(const std::string& name, const std::string& alias);
   std::optional<ModelVersion> latest_version_in_stage(const std::string& name, const std::string& stage);
+  // The highest version of the model in any stage (what MLflow's models:/NAME/latest names).
+  std::optional<ModelVersion> latest_version(const std::string& name);
   std::string download_uri(const std::string& name, const std::string& version);
   // Stage is one of None, Staging, Production, Archived (any case).
   ModelVersion transition_stage(const std::string& name, const std::string& version, const std::string& stage,

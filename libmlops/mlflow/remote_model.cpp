@@ -50,6 +50,12 @@ RemoteModel resolve_remote_model(Client& client, std::string_view uri) {
       v = *latest;
       break;
     }
+    case registry::ModelUri::Kind::latest: {
+      auto latest = client.latest_version(parsed.name);
+      if (!latest) throw Error(ErrorCode::not_found, fmt::format("MLflow model '{}' has no version", parsed.name));
+      v = *latest;
+      break;
+    }
     case registry::ModelUri::Kind::file:
       break;
   }

@@ -14,7 +14,7 @@ constexpr std::string_view kScheme = "models:/";
 
 Error malformed(std::string_view text) {
   return Error(ErrorCode::invalid_input, fmt::format("malformed model URI '{}'", text),
-               "use models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS or a file path");
+               "use models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME/latest, models:/NAME@ALIAS or a file path");
 }
 }  // namespace
 
@@ -38,6 +38,10 @@ ModelUri parse_model_uri(std::string_view text) {
   if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) throw malformed(text);
   uri.name = std::string(rest.substr(0, slash));
   const std::string_view ref = rest.substr(slash + 1);
+  if (ref == "latest") {
+    uri.kind = ModelUri::Kind::latest;
+    return uri;
+  }
   if (std::all_of(ref.begin(), ref.end(), [](unsigned char c) { return std::isdigit(c); })) {
     uri.kind = ModelUri::Kind::version;
     uri.version = std::stoll(std::string(ref));
@@ -79,6 +83,14 @@ ResolvedModel resolve_model_uri(RegistryStore& store, std::string_view text) {
       found = store.find_by_alias(uri.name, uri.alias);
       missing = fmt::format("model '{}' has no alias '{}'", uri.name, uri.alias);
       break;
+    case ModelUri::Kind::latest:
+      if (store.find_model(uri.name)) {
+        for (ModelVersion& v : store.list_versions(uri.name)) {
+          if (!found || v.version > found->version) found = std::move(v);
+        }
+      }
+      missing = fmt::format("model '{}' has no version yet", uri.name);
+      break;
     case ModelUri::Kind::file:
       break;
   }
@@ -104,6 +116,11 @@ std::string default_model_uri(const std::string& db_path, const std::string& nam
     if (store.find_by_alias(name, "production")) return fmt::format("models:/{}@production", name);
   }
   return std::filesystem::exists(model_path) ? model_path : "";
+}
+
+std::string default_model_uri(const config::Settings& settings) {
+  if (!settings.get("MODEL_URI").empty()) return settings.get("MODEL_URI");
+  return default_model_uri(settings.db_path(), settings.get("MODEL_NAME"), settings.get("MODEL_PATH"));
 }
 
 model::ModelArtifact load_model(RegistryStore& store, std::string_view uri, ResolvedModel* resolved) {

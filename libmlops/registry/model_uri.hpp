@@ -5,14 +5,16 @@
 #include <string>
 #include <string_view>
 
+#include "libmlops/config/settings.hpp"
 #include "libmlops/model/artifact.hpp"
 #include "libmlops/registry/registry_store.hpp"
 
 namespace mlops::registry {
 
-// models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS, or a file path.
+// models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME/latest (the highest version, as
+// in MLflow), models:/NAME@ALIAS, or a file path.
 struct ModelUri {
-  enum class Kind { file, version, stage, alias };
+  enum class Kind { file, version, stage, alias, latest };
   Kind kind = Kind::file;
   std::string text;  // as given
   std::string path;  // Kind::file
@@ -41,6 +43,10 @@ ResolvedModel resolve_model_uri(RegistryStore& store, std::string_view uri);
 // The model a command uses when none is named: models:/NAME@production when the registry
 // at db_path has that alias, else model_path when that file exists, else "".
 std::string default_model_uri(const std::string& db_path, const std::string& name, const std::string& model_path);
+// The one rule `serve`, `predict` and `crm-sync` follow when no model is named on the
+// command line: MODEL_URI when set, else default_model_uri(MLOPS_HOME's registry,
+// MODEL_NAME, MODEL_PATH).
+std::string default_model_uri(const config::Settings& settings);
 
 // Resolves and loads, verifying the artifact (and the registry's sha256 when it has one).
 model::ModelArtifact load_model(RegistryStore& store, std::string_view uri, ResolvedModel* resolved = nullptr);

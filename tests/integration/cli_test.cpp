@@ -179,6 +179,13 @@ TEST_SUITE("integration/cli") {
     const auto nan = p.run({"predict", "--features", "1,2,x,4,5,6,7,8,9,10"});
     CHECK(nan.exit_code == 1);
     CHECK(contains(nan.err, "value 3 ('x')"));
+    // MODEL_URI is the default model for predict as for serve and crm-sync.
+    const auto named = p.run({"predict", "--features", "1,2,3,4,5,6,7,8,9,10"}, {"MODEL_URI=/nonexistent.json"});
+    CHECK(named.exit_code == 1);
+    CHECK(contains(named.err, "/nonexistent.json"));
+    const json latest = p.run_json({"predict", "--model", "models:/ChurnPredictionModel/latest", "--features",
+                                    "1,2,3,4,5,6,7,8,9,10", "--json"});
+    CHECK(latest["probability"] == one["probability"]);
   }
   TEST_CASE("a tampered artifact is refused by register and predict") {
     Project p;

@@ -74,6 +74,14 @@ TEST_SUITE("unit/mlflow") {
     CHECK(missing.permanent());
     CHECK(std::string(missing.what()).find("Model Version (name=m, version=7) not found") != std::string::npos);
 
+    // models:/m/latest: the highest version in any stage.
+    CHECK_FALSE(client.latest_version("m").has_value());
+    client.create_model_version("m", "mlflow-artifacts:/1/a/artifacts/model", "", "", {});
+    client.create_model_version("m", "mlflow-artifacts:/1/b/artifacts/model", "", "", {});
+    client.transition_stage("m", "1", "Production", false);
+    REQUIRE(client.latest_version("m").has_value());
+    CHECK(client.latest_version("m")->version == "2");
+
     auto bad_alias = mlflow_error_of([&] { client.get_version_by_alias("m", "champion"); });
     CHECK(bad_alias.http_status() == 400);  // MLflow answers an unknown alias with 400, not 404
     CHECK(bad_alias.code() == ErrorCode::invalid_input);

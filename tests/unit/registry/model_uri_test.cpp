@@ -30,6 +30,7 @@ TEST_SUITE("unit/registry/model_uri") {
     CHECK(parse_model_uri("models:/churn/3").version == 3);
     CHECK(parse_model_uri("models:/churn/production").stage == Stage::production);
     CHECK(parse_model_uri("models:/churn@champion").alias == "champion");
+    CHECK(parse_model_uri("models:/churn/latest").kind == ModelUri::Kind::latest);
     CHECK(parse_model_uri("models/sample_model.json").kind == ModelUri::Kind::file);
     CHECK(parse_model_uri("file:///tmp/m.json").path == "/tmp/m.json");
     for (const char* bad : {"models:/", "models:/churn", "models:/churn/", "models:/@x", "models:/churn@",
@@ -56,9 +57,20 @@ TEST_SUITE("unit/registry/model_uri") {
       CHECK(a.run_id == tracked.run.id);
     }
     CHECK(test::error_code_of([&] { resolve_model_uri(store, "models:/churn/2"); }) == ErrorCode::not_found);
+    CHECK(test::error_code_of([&] { resolve_model_uri(store, "models:/other/latest"); }) == ErrorCode::not_found);
     CHECK(test::error_code_of([&] { resolve_model_uri(store, "models:/churn/Staging"); }) == ErrorCode::not_found);
     CHECK(test::error_code_of([&] { resolve_model_uri(store, "models:/other@x"); }) == ErrorCode::not_found);
     CHECK(test::error_code_of([&] { resolve_model_uri(store, dir.file("none.json")); }) == ErrorCode::not_found);
+  }
+  TEST_CASE("models:/NAME/latest is the highest version, whatever its stage (as in MLflow)") {
+    test::TempDir dir;
+    RegistryStore store(dir.file("r.db"));
+    RegisterOptions production;
+    production.stage = Stage::production;
+    train_and_register(dir, store, production);
+    train_and_register(dir, store, {});  // version 2, stage None
+    CHECK(resolve_model_uri(store, "models:/churn/latest").version == 2);
+    CHECK(resolve_model_uri(store, "models:/churn/Production").version == 1);
   }
   TEST_CASE("a stored artifact that was altered is refused by its registry hash") {
     test::TempDir dir;
