@@ -42,8 +42,17 @@ nlohmann::json ServiceState::reload(bool force) {
     if (uri.empty()) return;
     const auto current = slot.get();
     nlohmann::json entry = {{"role", role}, {"uri", uri}};
+    std::string& last_error = slot_errors[std::string(role)];
     try {
-      if (current && !force && !model_changed(*current, sources)) return;
+      if (current && !force && !model_changed(*current, sources)) {
+        if (!last_error.empty()) {  // the source answers again: say so once, in /health too
+          last_error.clear();
+          messages.push_back(fmt::format("{} {}: reachable again, {} kept", role, uri, current->label));
+          logging::event(logging::Level::info, "model source reachable again",
+                         {{"role", std::string(role)}, {"uri", uri}, {"model_version", current->label}});
+        }
+        return;
+      }
       auto next = load_serving_model(uri, sources);
       if (role == "canary") {
         auto primary_model = primary.get();
@@ -56,6 +65,7 @@ nlohmann::json ServiceState::reload(bool force) {
       entry["registry_version"] = next->registry_version;
       entry["changed"] = changed;
       slot.set(std::move(next));
+      last_error.clear();
       messages.push_back(fmt::format("{} {} -> {}", role, uri, entry["model_version"].get<std::string>()));
       logging::event(logging::Level::info, "model loaded",
                      {{"role", std::string(role)}, {"uri", uri}, {"model_version", entry["model_version"].get<std::string>()},
@@ -65,7 +75,11 @@ nlohmann::json ServiceState::reload(bool force) {
       entry["error"] = e.what();
       entry["kept"] = current ? nlohmann::json(current->label) : nlohmann::json(nullptr);
       messages.push_back(fmt::format("{} {} failed: {}{}", role, uri, e.what(), current ? " (kept the old model)" : ""));
-      logging::event(logging::Level::error, "model reload failed",
+      // The same failure every poll is logged once (then at debug), not every interval.
+      const bool repeated = last_error == e.what();
+      last_error = e.what();
+      logging::event(repeated ? logging::Level::debug : logging::Level::error,
+                     repeated ? "model reload still failing" : "model reload failed",
                      {{"role", std::string(role)}, {"uri", uri}, {"error", e.what()},
                       {"kept", current ? current->label : "none"}});
     }

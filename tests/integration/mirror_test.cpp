@@ -347,6 +347,47 @@ TEST_SUITE("integration/mirror") {
     CHECK(contains(refused.log(), "mlops.sha256 tag says"));
   }
 
+  TEST_CASE("serve from MLflow: an outage is logged once, and /health says when MLflow is back") {
+    test::MlflowDouble mlflow;
+    Project p(mlflow);
+    REQUIRE(p.train("v1.0.0", {"--stage", "Production"}).exit_code == 0);
+    test::TempDir replica;
+    test::ServerProcess server(replica.file("home"),
+                               {"--model-uri", "mlflow:models:/ChurnPredictionModel/Production", "--reload-interval", "0.2"},
+                               {"MLFLOW_TRACKING_URI=" + mlflow.url(), "MLFLOW_HTTP_REQUEST_TIMEOUT=1",
+                                "MLFLOW_HTTP_REQUEST_MAX_RETRIES=0"});
+    httplib::Client c("127.0.0.1", server.port());
+    const auto last_reload = [&] { return json::parse(c.Get("/health")->body)["last_reload"]; };
+    const auto wait_for = [&](bool ok) {  // polls /health for up to 10 s
+      for (int i = 0; i < 400; ++i) {
+        if (last_reload()["ok"] == ok) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      }
+      return false;
+    };
+    mlflow.stop();
+    REQUIRE(wait_for(false));
+    // Two more failing polls (each rewrites last_reload.at) before MLflow comes back.
+    std::string seen = last_reload()["at"];
+    int failing_polls = 0;
+    for (int i = 0; i < 400 && failing_polls < 2; ++i) {
+      const std::string at = last_reload()["at"];
+      if (at != seen) ++failing_polls, seen = at;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    REQUIRE(failing_polls == 2);
+    mlflow.restart();
+    REQUIRE(wait_for(true));
+    CHECK(contains(last_reload()["message"].get<std::string>(), "reachable again"));
+    CHECK(json::parse(c.Get("/health")->body)["model_version"] == "v1.0.0");  // kept throughout
+    const std::string log = server.log();
+    std::size_t failures = 0;
+    for (auto at = log.find("model reload failed"); at != std::string::npos; at = log.find("model reload failed", at + 1)) {
+      ++failures;
+    }
+    CHECK(failures == 1);  // not once per poll
+  }
+
   TEST_CASE("serve reports the mirror backlog as mlflow_mirror_pending_events") {
     test::MlflowDouble mlflow;
     Project p(mlflow);

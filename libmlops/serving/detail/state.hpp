@@ -2,6 +2,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -34,6 +35,7 @@ struct ServiceState {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   std::mutex reload_mutex;  // one reload at a time (a reload may download a model)
+  std::map<std::string, std::string> slot_errors;  // role -> the last reload error (under reload_mutex)
   std::mutex status_mutex;  // guards last_reload, so /health never waits for a reload
   ReloadStatus last_reload;
 
