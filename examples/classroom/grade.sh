@@ -14,7 +14,11 @@ cd "$(dirname "$0")/../.."
 say() { printf '\n==> %s\n' "$*"; }
 pids=()
 # shellcheck disable=SC2317  # called by the trap
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -z "${work:-}" ] || rm -rf "$work"
+}
 trap cleanup EXIT INT TERM
 # Polls a URL until it answers (at most $2 seconds).
 wait_for() {
@@ -77,6 +81,7 @@ status=0
   --var "env_file=$out/.env" --var "registry=$MLOPS_HOME/mlops.db" --var "crm_db=$out/crm.db" \
   --var "server_log=$out/serve.log" --var "artifact=$out/models/sample_model.json" \
   --var "test_command=${GRADE_TEST_COMMAND:-make test}" \
+  --var "train_command=MLOPS_HOME=$work/rubric-home MODEL_PATH=$work/rubric-model.json make train" \
   --format json --out "$out/results.json" \
   --also "markdown=$out/results.md" --also "junit=$out/results.xml" --also "table=$out/results.txt" || status=$?
 cat "$out/results.txt"

@@ -354,6 +354,8 @@ TEST_SUITE("integration/monitoring") {
          // `make test` would run this very test again: the unit tests stand in for it (run
          // directly, not through a second ctest writing into the running one's files).
          "--var", "test_command=" + build + "/tests/mlops_tests --test-suite='unit/*' --no-intro",
+         // `make train` as the rubric runs it, with its registry and model outside the source tree.
+         "--var", "train_command=MLOPS_HOME=" + dir.file("rubric-home") + " MODEL_PATH=" + dir.file("rubric-model.json") + " make train",
          "--format", "json", "--out", dir.file("results.json")},
         "", dir.path());
     INFO(test::read_text(dir.file("results.json")));
