@@ -33,7 +33,6 @@ pids+=("$!")
 for _ in $(seq 1 600); do grep -q holding "$work/hold.log" && break; sleep 0.1; done
 grep -q holding "$work/hold.log" || { echo "the hostile connections did not open" >&2; exit 1; }
 
-peak=0
 ( while kill -0 "$server" 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$server/status" 2>/dev/null; sleep 0.2; done ) \
   >"$work/rss.log" &
 pids+=("$!")

@@ -35,16 +35,16 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   for (const std::string& uri : {o.model_uri, opt.canary_uri.value_or(s.get("CANARY_URI"))}) {
     if (!uri.empty()) mlflow::check_model_uri(uri, &o.mlflow);  // an error now, not at the first reload
   }
-  o.host = opt.host.value_or(s.get("MLOPS_HOST"));
-  o.port = opt.port.value_or(static_cast<int>(s.number("MLOPS_PORT")));
-  o.threads = opt.threads;
-  o.api_key = opt.api_key.value_or(s.get("MLOPS_API_KEY"));
+  o.service.host = opt.host.value_or(s.get("MLOPS_HOST"));
+  o.service.port = opt.port.value_or(static_cast<int>(s.number("MLOPS_PORT")));
+  o.service.workers = opt.threads;
+  o.service.api_key = opt.api_key.value_or(s.get("MLOPS_API_KEY"));
   o.canary_uri = opt.canary_uri.value_or(s.get("CANARY_URI"));
   o.canary_weight = opt.canary_weight.value_or(s.number("CANARY_WEIGHT"));
   o.reload_interval = opt.reload_interval.value_or(s.number("MLOPS_RELOAD_INTERVAL"));
-  o.max_body_bytes = opt.max_body_bytes;
+  o.service.max_body_bytes = opt.max_body_bytes;
   o.shutdown_timeout = opt.shutdown_timeout;
-  o.request_timeout = opt.request_timeout;
+  o.service.request_timeout = opt.request_timeout;
   o.max_batch = opt.max_batch;
   o.db_path = s.db_path();
   o.crm_url = opt.crm_url.value_or(s.get("CRM_URL"));
@@ -62,7 +62,7 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
     throw Error(ErrorCode::invalid_input, fmt::format("canary weight {} is outside [0, 1]", o.canary_weight));
   }
   serving::serve_until_signal(o, [&](int port) {
-    print(fmt::format("mlops serve: listening on http://{}:{} (model: {}{})\n", o.host, port,
+    print(fmt::format("mlops serve: listening on http://{}:{} (model: {}{})\n", o.service.host, port,
                       o.model_uri.empty() ? "none yet" : o.model_uri,
                       o.canary_uri.empty() ? "" : fmt::format(", canary {} at {:.0f}%", o.canary_uri, o.canary_weight * 100)));
   });

@@ -59,7 +59,6 @@ struct Response {
   void text(std::string content, std::string type);
   // Adds a header; CR, LF and NUL in the value are dropped (no response splitting).
   void set_header(std::string name, std::string_view value);
-  std::string_view header(std::string_view name) const;
 };
 
 // Case-insensitive ASCII comparison, for header names and tokens.

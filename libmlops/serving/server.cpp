@@ -111,25 +111,8 @@ void ServiceState::publish_mirror_backlog() {
 
 }  // namespace detail
 
-namespace {
-
-http::ServiceOptions service_options(const ServerOptions& o) {
-  http::ServiceOptions s;
-  s.name = "mlops serve";
-  s.host = o.host;
-  s.port = o.port;
-  s.workers = o.threads;
-  s.max_body_bytes = o.max_body_bytes;
-  s.request_timeout = o.request_timeout;
-  s.idle_timeout = o.idle_timeout;
-  s.api_key = o.api_key;
-  return s;
-}
-
-}  // namespace
-
 struct Server::Impl {
-  explicit Impl(ServerOptions options) : state(std::move(options)), http(service_options(state.options)) {}
+  explicit Impl(ServerOptions options) : state(std::move(options)), http(state.options.service) {}
   detail::ServiceState state;
   http::JsonServer http;
   std::mutex poll_mutex;
@@ -169,18 +152,6 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
 Server::~Server() {
   stop();
   if (impl_->poller.joinable()) impl_->poller.join();
-}
-
-int Server::bind() {
-  impl_->state.reload(true);
-  impl_->state.publish_mirror_backlog();
-  return impl_->http.bind();
-}
-
-void Server::run() {
-  impl_->poller = std::thread([this] { impl_->poll(); });
-  impl_->http.run();
-  stop();
 }
 
 void Server::stop() {

@@ -6,25 +6,26 @@
 #include <memory>
 #include <string>
 
+#include "libmlops/http/json_server.hpp"
 #include "libmlops/mlflow/client.hpp"
 
 namespace mlops::serving {
 
 struct ServerOptions {
-  std::string host = "127.0.0.1";
-  int port = 8000;                  // 0 = any free port
-  int threads = 16;                 // worker threads for routes that may block (CRM, reload)
+  // Address, limits, deadlines, worker threads (for routes that may block: the CRM, reload)
+  // and the API key (required on mutating routes when set).
+  http::ServiceOptions service = [] {
+    http::ServiceOptions s;
+    s.name = "mlops serve";
+    s.port = 8000;
+    return s;
+  }();
   std::string model_uri;            // "" = start without a model
   std::string canary_uri;           // "" = no canary
   double canary_weight = 0.1;       // share of prediction traffic for the canary, [0, 1]
   double reload_interval = 10;      // seconds between registry checks; 0 = never
-  std::size_t max_body_bytes = 1 << 20;
-  double request_timeout = 10;      // seconds for a request's headers and body to arrive
-  double idle_timeout = 30;         // seconds a keep-alive connection may sit idle
   double shutdown_timeout = 10;     // seconds SIGTERM waits for requests in flight
   std::size_t max_batch = 1000;     // rows per request
-  std::string api_key;              // required on mutating routes when set
-  bool json_logs = false;
   std::string db_path;              // the registry database, for models:/ URIs
   mlflow::Connection mlflow;        // MLflow, for mlflow:models:/ URIs and the mirror backlog gauge
   std::string mlflow_cache_dir;     // where models fetched from MLflow are kept
@@ -41,11 +42,6 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Loads the models (a failure leaves the slot empty and is reported by /health), binds
-  // and returns the port. Throws Error{unavailable} when the address cannot be bound.
-  int bind();
-  // Serves until stop(); then finishes the requests in flight and returns.
-  void run();
   // Thread-safe; async-signal-unsafe (call it from a thread, not a signal handler). Drains
   // requests in flight for up to shutdown_timeout.
   void stop();

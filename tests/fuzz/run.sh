@@ -14,7 +14,7 @@ cp -n tests/fuzz/corpus/* "$out/request_corpus/" 2>/dev/null || true
 cp -n tests/fuzz/http_corpus/* "$out/http_corpus/" 2>/dev/null || true
 clang++ "${flags[@]}" tests/fuzz/request_fuzz.cpp libmlops/serving/request.cpp libmlops/core/error.cpp \
   -lfmt -o "$out/request_fuzz" &
-clang++ "${flags[@]}" tests/fuzz/http_fuzz.cpp libmlops/http/json_server.cpp libmlops/http/detail/request_parser.cpp \
+clang++ "${flags[@]}" tests/fuzz/http_fuzz.cpp libmlops/http/json_server.cpp libmlops/http/message.cpp libmlops/http/detail/request_parser.cpp \
   libmlops/serving/request.cpp libmlops/core/error.cpp libmlops/core/log.cpp libmlops/core/text.cpp \
   libmlops/core/clock.cpp -lfmt -lpthread -o "$out/http_fuzz" &
 wait %1 && wait %2

@@ -157,7 +157,8 @@ void crm_segment_update(ServiceState& state, const http::Request& req, http::Res
     logging::event(logging::Level::info, "crm update failed",
                    {{"customer_id", id}, {"request_id", req.request_id}, {"status", std::to_string(status)}, {"error", message}});
   };
-  if (!state.options.api_key.empty() && !http::has_api_key(req, state.options.api_key)) {
+  const std::string& key = state.options.service.api_key;
+  if (!key.empty() && !http::has_api_key(req, key)) {
     return fail(401, "unauthorized", "this route needs the API key",
                 {{"hint", "send 'Authorization: Bearer KEY' or 'X-API-Key: KEY' (setting MLOPS_API_KEY)"}});
   }
