@@ -28,6 +28,7 @@ build: deps
 test: deps lint
 	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) -DMLOPS_WERROR=ON >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
+	@scripts/mlflow_server.sh $(BUILD_DIR)/mlflow-server
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 	@$(MAKE) sanitize
 

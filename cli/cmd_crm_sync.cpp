@@ -20,6 +20,7 @@ struct SyncCliOptions {
   std::optional<std::string> crm_url, model_uri, policy;
   crm::SyncOptions sync;
   std::string where, shard, run_id;
+  bool force = false;
   int concurrency = 4;
 };
 
@@ -37,10 +38,13 @@ void parse_shard(const std::string& text, crm::SyncOptions& o) {
 std::string ledger_path(const Context& ctx) { return ctx.settings.home() + "/crm_sync.db"; }
 
 nlohmann::json report_json(const crm::SyncReport& r) {
+  nlohmann::json conflicts = nlohmann::json::array();
+  for (const auto& [id, segment] : r.conflicts) conflicts.push_back({{"customer_id", id}, {"segment", segment}});
   return {{"run_id", r.run.id},       {"status", r.run.status},       {"dry_run", r.run.dry_run},
           {"model_version", r.run.model_version}, {"shard", r.run.shard}, {"read", r.run.read},
           {"changed", r.run.changed}, {"unchanged", r.run.unchanged}, {"failed", r.run.failed},
-          {"moves", r.moves},         {"seconds", r.seconds},         {"checkpoint", r.run.checkpoint}};
+          {"moves", r.moves},         {"seconds", r.seconds},         {"checkpoint", r.run.checkpoint},
+          {"conflicts", conflicts}};
 }
 
 void print_report(const crm::SyncReport& r, Context& ctx) {
@@ -56,6 +60,15 @@ void print_report(const crm::SyncReport& r, Context& ctx) {
     Table t({"from -> to", "customers"});
     for (const auto& [move, n] : r.moves) t.add_row({move, std::to_string(n)});
     print(t.render());
+  }
+  if (!r.conflicts.empty()) {
+    print(fmt::format("Left alone: {} customer(s) whose segment changed after the run:\n", r.conflicts.size()));
+    Table t({"customer", "segment now"});
+    for (std::size_t i = 0; i < r.conflicts.size() && i < 20; ++i) t.add_row({r.conflicts[i].first, r.conflicts[i].second});
+    print(t.render());
+    if (r.conflicts.size() > 20) print(fmt::format("... and {} more (--json lists them all)\n", r.conflicts.size() - 20));
+    print(fmt::format("To overwrite them with their segment from before the run: mlops crm-sync rollback {} --force\n",
+                      r.run.id));
   }
 }
 
@@ -141,6 +154,8 @@ Command add_crm_sync_command(CLI::App& root, Globals& globals) {
   add_json_flag(app, globals);
   CLI::App* rollback = app->add_subcommand("rollback", "Restore the segments a sync run changed");
   rollback->add_option("run_id", opt->run_id, "Sync run id")->required();
+  rollback->add_flag("--force", opt->force,
+                     "Also restore customers whose segment was changed after the run (default: leave them, report them)");
   add_json_flag(rollback, globals);
   CLI::App* list = app->add_subcommand("list", "List sync runs");
   add_json_flag(list, globals);
@@ -150,7 +165,7 @@ Command add_crm_sync_command(CLI::App& root, Globals& globals) {
               nlohmann::json runs = nlohmann::json::array();
               Table t({"run", "status", "started", "model_version", "shard", "read", "changed", "checkpoint"});
               for (const auto& r : ledger.list()) {
-                runs.push_back(report_json({r, {}, 0}));
+                runs.push_back(report_json({r, {}, 0, {}}));
                 t.add_row({r.id, r.status + (r.dry_run ? " (dry)" : ""), format_time(r.started_at), r.model_version, r.shard,
                            std::to_string(r.read), std::to_string(r.changed), r.checkpoint});
               }
@@ -162,8 +177,9 @@ Command add_crm_sync_command(CLI::App& root, Globals& globals) {
               auto run = ledger.find(opt->run_id);
               auto store = crm::open_crm(opt->crm_url.value_or(run ? run->crm_url : ctx.settings.get("CRM_URL")),
                                          ctx.settings.number("CRM_TIMEOUT"), 1, ctx.settings.crm_api_key());
-              print_report(crm::rollback_sync(*store, ledger, opt->run_id), ctx);
-              return kExitOk;
+              const crm::SyncReport report = crm::rollback_sync(*store, ledger, opt->run_id, opt->force);
+              print_report(report, ctx);
+              return report.conflicts.empty() ? kExitOk : kExitFailure;
             }
             return run_crm_sync(*opt, ctx);
           }};

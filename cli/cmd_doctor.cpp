@@ -95,7 +95,7 @@ Finding check_registry(const config::Settings& s) {
     return {"registry", "ok", s.db_path() + " does not exist yet", "make train   (trains and registers the course's first model)"};
   }
   try {
-    registry::RegistryStore store(s.db_path());
+    registry::RegistryStore store(s.db_path(), registry::RegistryStore::Mode::read_only);
     const auto models = store.list_models();
     const auto counts = store.outbox_counts();
     return {"registry", "ok",

@@ -1,4 +1,5 @@
-// cli: `mlops mirror` — send the registry's pending changes to MLflow; `status`; `retry`.
+// cli: `mlops mirror` — send the registry's pending changes to MLflow; `status`, `retry`,
+// `skip`; `--adopt` to share a model name with another registry on purpose.
 #include <fmt/format.h>
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include "cli/command.hpp"
 #include "cli/mlflow_support.hpp"
 #include "cli/output.hpp"
+#include "libmlops/core/clock.hpp"
 #include "libmlops/mlflow/mirror.hpp"
 
 namespace mlops::cli {
@@ -18,6 +20,9 @@ struct MirrorOptions {
   double interval = 2;
   std::vector<std::int64_t> retry_ids;
   bool retry_all = false;
+  std::vector<std::int64_t> skip_ids;
+  std::string skip_reason;
+  std::vector<std::string> adopt;
 };
 
 mlflow::Connection required_connection(const config::Settings& s) {
@@ -63,11 +68,13 @@ void print_outcome(const mlflow::EventOutcome& e) {
 }
 
 int drain_once(Context& ctx, registry::RegistryStore& store, mlflow::Client& client) {
-  const mlflow::DrainReport r = mlflow::drain(store, client, ctx.json ? nullptr : print_outcome);
+  const mlflow::DrainReport r =
+      mlflow::drain(store, client, mlflow::drain_options(ctx.settings), ctx.json ? nullptr : print_outcome);
   if (ctx.json) {
     nlohmann::json events = nlohmann::json::array();
     for (const auto& e : r.events) events.push_back(to_json(e));
     print_json({{"tracking_uri", client.tracking_uri()}, {"done", r.done}, {"failed", r.failed}, {"blocked", r.blocked},
+                {"skipped", r.skipped},
                 {"pending", r.pending}, {"stopped_by", r.stopped_by}, {"events", events}});
   } else {
     print(fmt::format("Mirrored {} change(s) to MLflow at {}; {} pending, {} newly failed\n", r.done,
@@ -91,9 +98,10 @@ int watch(const MirrorOptions& opt, Context& ctx, registry::RegistryStore& store
     std::fprintf(stderr, "mlops mirror: watching %s every %gs for changes to send to %s (Ctrl-C stops)\n",
                  ctx.settings.db_path().c_str(), opt.interval, client.tracking_uri().c_str());
   }
+  const mlflow::DrainOptions options = mlflow::drain_options(ctx.settings);
   std::string last_stop;
   for (;;) {
-    const mlflow::DrainReport r = mlflow::drain(store, client, [&](const mlflow::EventOutcome& e) {
+    const mlflow::DrainReport r = mlflow::drain(store, client, options, [&](const mlflow::EventOutcome& e) {
       if (e.result == "retry") return;  // said once below, not every interval
       if (ctx.json) {
         print(to_json(e).dump() + "\n");  // JSON Lines: one event per line as it happens
@@ -115,11 +123,12 @@ int status(Context& ctx, registry::RegistryStore& store) {
   const registry::OutboxCounts counts = store.outbox_counts();
   const auto failed = store.outbox("failed", 1'000'000);
   const auto pending = store.outbox("pending", 1'000'000);
+  const auto skipped = store.outbox("skipped", 1'000'000);
   const auto blocked = mlflow::blocked_events(failed, pending);
   const std::string uri = http::take_credentials(ctx.settings.get("MLFLOW_TRACKING_URI")).url;
   if (ctx.json) {
     nlohmann::json events = nlohmann::json::array();
-    for (const auto* list : {&failed, &pending}) {
+    for (const auto* list : {&failed, &pending, &skipped}) {
       for (const auto& e : *list) {
         nlohmann::json j = {{"id", e.id},           {"kind", e.kind},         {"status", e.status},
                             {"attempts", e.attempts}, {"last_error", e.last_error}, {"created_at", e.created_at},
@@ -129,14 +138,15 @@ int status(Context& ctx, registry::RegistryStore& store) {
       }
     }
     print_json({{"tracking_uri", uri}, {"pending", counts.pending}, {"failed", counts.failed}, {"done", counts.done},
-                {"events", events}});
+                {"skipped", counts.skipped}, {"events", events}});
     return kExitOk;
   }
-  print(fmt::format("MLflow: {}\nOutbox: {} pending, {} failed, {} done\n", uri.empty() ? "(MLFLOW_TRACKING_URI not set)" : uri,
-                    counts.pending, counts.failed, counts.done));
-  if (failed.empty() && pending.empty()) return kExitOk;
+  print(fmt::format("MLflow: {}\nOutbox: {} pending, {} failed, {} done, {} skipped\n",
+                    uri.empty() ? "(MLFLOW_TRACKING_URI not set)" : uri, counts.pending, counts.failed, counts.done,
+                    counts.skipped));
+  if (failed.empty() && pending.empty() && skipped.empty()) return kExitOk;
   Table t({"id", "kind", "status", "attempts", "created", "last error"});
-  for (const auto* list : {&failed, &pending}) {
+  for (const auto* list : {&failed, &pending, &skipped}) {
     for (const auto& e : *list) {
       std::string why = e.last_error;
       if (auto it = blocked.find(e.id); it != blocked.end()) why = fmt::format("waits for failed event {}", it->second);
@@ -145,7 +155,10 @@ int status(Context& ctx, registry::RegistryStore& store) {
     }
   }
   print(t.render());
-  if (!failed.empty()) print("Requeue a failed event with `mlops mirror retry ID` (or --all-failed) once its cause is fixed.\n");
+  if (!failed.empty()) {
+    print("Requeue a failed event with `mlops mirror retry ID` (or --all-failed) once its cause is fixed,\n"
+          "or give up on it with `mlops mirror skip ID --reason TEXT`.\n");
+  }
   return kExitOk;
 }
 
@@ -168,6 +181,18 @@ int retry(const MirrorOptions& opt, Context& ctx, registry::RegistryStore& store
   return kExitOk;
 }
 
+int skip(const MirrorOptions& opt, Context& ctx, registry::RegistryStore& store) {
+  const std::string reason = opt.skip_reason.empty() ? "skipped by " + current_user() : opt.skip_reason;
+  for (std::int64_t id : opt.skip_ids) store.skip_outbox(id, reason);
+  if (ctx.json) {
+    print_json({{"skipped", opt.skip_ids}, {"reason", reason}});
+  } else {
+    print(fmt::format("Skipped {} event(s): {} ({}); events they held back go on with the next `mlops mirror`\n",
+                      opt.skip_ids.size(), fmt::join(opt.skip_ids, ", "), reason));
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 Command add_mirror_command(CLI::App& root, Globals& globals) {
@@ -177,11 +202,18 @@ Command add_mirror_command(CLI::App& root, Globals& globals) {
       "Every registry change (runs, versions, stages, aliases, tags) waits in an outbox until MLflow has it.\n"
       "train --register, register and models promote|alias|rollback send it at once when MLflow answers;\n"
       "`mlops mirror` sends what is left, in order, and never creates a run or version twice.\n"
+      "The registry is the source of truth: a version or model deleted in MLflow is made again, a deleted\n"
+      "run or experiment restored (MLOPS_MIRROR_DELETED=skip records such changes as skipped instead).\n"
+      "A model name another registry owns in MLflow is refused: set MLOPS_MLFLOW_MODEL_PREFIX, or --adopt it.\n"
       "Examples: mlops mirror            mlops mirror --watch\n"
-      "          mlops mirror status     mlops mirror retry 42");
+      "          mlops mirror status     mlops mirror retry 42     mlops mirror skip 42 --reason 'deleted on purpose'\n"
+      "          mlops mirror --adopt ChurnPredictionModel");
   app->require_subcommand(0, 1);
   app->add_flag("--watch", opt->watch, "Keep sending new changes until Ctrl-C (with --json: one JSON line per event)");
   app->add_option("--interval", opt->interval, "With --watch: seconds between checks")->capture_default_str()->check(CLI::Range(0.05, 3600.0));
+  app->add_option("--adopt", opt->adopt,
+                  "Share this MLflow model (NAME, before any prefix) with the registry that created it, then send")
+      ->type_name("NAME");
   add_json_flag(app, globals);
   CLI::App* status_cmd = app->add_subcommand("status", "List pending and failed changes with their last error");
   add_json_flag(status_cmd, globals);
@@ -189,10 +221,19 @@ Command add_mirror_command(CLI::App& root, Globals& globals) {
   retry_cmd->add_option("ID", opt->retry_ids, "Event ids from `mlops mirror status`");
   retry_cmd->add_flag("--all-failed", opt->retry_all, "Requeue every failed change");
   add_json_flag(retry_cmd, globals);
+  CLI::App* skip_cmd = app->add_subcommand("skip", "Give up on pending or failed changes for good (recorded as skipped)");
+  skip_cmd->add_option("ID", opt->skip_ids, "Event ids from `mlops mirror status`")->required();
+  skip_cmd->add_option("--reason", opt->skip_reason, "Why: shown by `mlops mirror status`");
+  add_json_flag(skip_cmd, globals);
   return {app, [=](Context& ctx) {
+            if (status_cmd->parsed()) {
+              return status(ctx, *registry::open_for_reading(ctx.settings.db_path()));
+            }
             registry::RegistryStore store(ctx.settings.db_path());
-            if (status_cmd->parsed()) return status(ctx, store);
             if (retry_cmd->parsed()) return retry(*opt, ctx, store);
+            if (skip_cmd->parsed()) return skip(*opt, ctx, store);
+            const std::string prefix = ctx.settings.get("MLOPS_MLFLOW_MODEL_PREFIX");
+            for (const std::string& name : opt->adopt) store.set_mirror_id("adopted_model", prefix + name, "adopted");
             mlflow::Client client(required_connection(ctx.settings));
             if (opt->watch) return watch(*opt, ctx, store, client);
             const auto lock = wait_for_lock(ctx, 60, nullptr);

@@ -187,10 +187,13 @@ Command add_models_command(CLI::App& root, Globals& globals) {
     add_json_flag(sub, globals);
   }
   return {app, [=](Context& ctx) {
+            if (list_cmd->parsed() || show_cmd->parsed() || history_cmd->parsed()) {
+              const auto reader = registry::open_for_reading(ctx.settings.db_path());
+              if (list_cmd->parsed()) return list(ctx, *reader);
+              if (show_cmd->parsed()) return show(*opt, ctx, *reader);
+              return history(*opt, ctx, *reader);
+            }
             registry::RegistryStore store(ctx.settings.db_path());
-            if (list_cmd->parsed()) return list(ctx, store);
-            if (show_cmd->parsed()) return show(*opt, ctx, store);
-            if (history_cmd->parsed()) return history(*opt, ctx, store);
             const int code = change(*opt, ctx, store, promote->parsed(), rollback->parsed(), alias_set->parsed());
             mirror_after_change(ctx);
             return code;

@@ -113,7 +113,8 @@ Command add_runs_command(CLI::App& root, Globals& globals) {
   compare_cmd->add_option("ids", opt->ids, "Two or more run ids")->required()->expected(2, 16);
   for (CLI::App* sub : {list_cmd, show_cmd, compare_cmd}) add_json_flag(sub, globals);
   return {app, [=](Context& ctx) {
-            registry::RegistryStore store(ctx.settings.db_path());
+            const auto reader = registry::open_for_reading(ctx.settings.db_path());
+            registry::RegistryStore& store = *reader;
             if (list_cmd->parsed()) return list(*opt, ctx, store);
             if (show_cmd->parsed()) return show(*opt, ctx, store);
             return compare(*opt, ctx, store);

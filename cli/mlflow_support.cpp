@@ -25,7 +25,7 @@ void mirror_after_change(Context& ctx) {
     }
     registry::RegistryStore store(s.db_path());
     mlflow::Client client(connection);
-    const mlflow::DrainReport r = mlflow::drain(store, client);
+    const mlflow::DrainReport r = mlflow::drain(store, client, mlflow::drain_options(s));
     if (!r.stopped_by.empty()) {
       say(fmt::format("MLflow not reached ({}); {} change(s) pending — run `mlops mirror` when it is back",
                       r.stopped_by, r.pending));

@@ -40,6 +40,8 @@ const std::vector<SettingSpec>& known_settings() {
       {"MLFLOW_TRACKING_SERVER_CERT_PATH", "", "CA bundle that signed MLflow's TLS certificate"},
       {"MLFLOW_HTTP_REQUEST_TIMEOUT", "10", "seconds an MLflow call may take"},
       {"MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3", "extra attempts of an MLflow call on connection errors, 5xx and 429"},
+      {"MLOPS_MLFLOW_MODEL_PREFIX", "", "prefix of the registry's model names in MLflow, when another registry owns the plain name"},
+      {"MLOPS_MIRROR_DELETED", "recreate", "what the mirror does with objects deleted in MLflow: recreate them or skip the change"},
   };
   return specs;
 }

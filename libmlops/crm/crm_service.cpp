@@ -55,7 +55,12 @@ struct Service {
   SegmentWrite write_of(const json& update) {
     const std::string id = update.at("user_id").get<std::string>();
     check_customer_id(id);
-    return {id, segment_of(update.at("ai_segment")), update.value("model_version", ""), update.value("source", "crm-api")};
+    SegmentWrite w{id, segment_of(update.at("ai_segment")), update.value("model_version", ""), update.value("source", "crm-api")};
+    if (update.contains("if_segment")) {  // compare-and-set: only while the segment is still this
+      w.expected_segment = update.at("if_segment").get<std::string>();
+      w.strict = true;
+    }
+    return w;
   }
 
   // Every route touches SQLite, so all but /metrics run on the worker pool; the writing
@@ -111,7 +116,7 @@ struct Service {
       const auto changes = store().write_segments(batch);  // all-or-nothing
       json results = json::array();
       for (const SegmentChange& c : changes) {
-        results.push_back({{"user_id", c.customer_id}, {"status", c.changed ? "updated" : "unchanged"},
+        results.push_back({{"user_id", c.customer_id}, {"status", c.conflict ? "conflict" : c.changed ? "updated" : "unchanged"},
                            {"old_segment", c.old_segment}, {"new_segment", c.new_segment}});
       }
       res.json({{"results", results}});

@@ -27,6 +27,9 @@ struct SegmentWrite {
   // The segment the caller last read, when it knows it: the store then writes with one
   // compare-and-set instead of a read and a write, and falls back when it differs.
   std::string expected_segment = {};
+  // Write only while the segment is still expected_segment (no fall back): otherwise the
+  // change comes back as a conflict and nothing is written. For rollbacks.
+  bool strict = false;
 };
 
 struct SegmentChange {
@@ -34,6 +37,8 @@ struct SegmentChange {
   std::string old_segment;
   std::string new_segment;
   bool changed = false;
+  bool conflict = false;              // strict write refused: the segment was changed by someone else
+  std::string old_model_version = {}; // the model version stamp before the change, when known
 };
 
 // A CRM holding customers with numeric features and a segment. Implementations throw

@@ -110,8 +110,10 @@ std::optional<std::vector<SegmentChange>> HttpCrmStore::write_chunk(http::Client
                                                                     const SegmentWrite* end) {
   nlohmann::json updates = nlohmann::json::array();
   for (const SegmentWrite* w = begin; w != end; ++w) {
-    updates.push_back({{"user_id", w->customer_id}, {"ai_segment", w->segment}, {"model_version", w->model_version},
-                       {"source", w->source}});
+    nlohmann::json update = {{"user_id", w->customer_id}, {"ai_segment", w->segment},
+                             {"model_version", w->model_version}, {"source", w->source}};
+    if (w->strict) update["if_segment"] = w->expected_segment;
+    updates.push_back(std::move(update));
   }
   // Setting a segment is idempotent, so a batch is safe to retry.
   const http::ClientResponse r = client.post_json("/customers/segments", {{"updates", updates}}, true);
@@ -120,8 +122,10 @@ std::optional<std::vector<SegmentChange>> HttpCrmStore::write_chunk(http::Client
   if (r.status != 200) throw crm_error(r, "POST /customers/segments");
   std::vector<SegmentChange> changes;
   for (const auto& result : field<nlohmann::json>(r.json("POST /customers/segments"), "results", "POST /customers/segments")) {
-    changes.push_back({field<std::string>(result, "user_id", "the batch answer"), result.value("old_segment", ""),
-                       result.value("new_segment", ""), result.value("status", "") == "updated"});
+    SegmentChange change{field<std::string>(result, "user_id", "the batch answer"), result.value("old_segment", ""),
+                         result.value("new_segment", ""), result.value("status", "") == "updated"};
+    change.conflict = result.value("status", "") == "conflict";
+    changes.push_back(std::move(change));
   }
   if (changes.size() != static_cast<std::size_t>(end - begin)) {
     throw Error(ErrorCode::corrupt, fmt::format("the CRM answered {} results for {} updates", changes.size(), end - begin),
@@ -132,6 +136,12 @@ std::optional<std::vector<SegmentChange>> HttpCrmStore::write_chunk(http::Client
 
 // The course's POST /crm_segment_update, for a CRM without the batch API.
 SegmentChange HttpCrmStore::write_one(http::Client& client, const SegmentWrite& w) {
+  if (w.strict) {
+    throw Error(ErrorCode::invalid_input,
+                fmt::format("the CRM at {} offers no compare-and-set write (POST /customers/segments)", client.base_url()),
+                "it cannot tell a segment changed by hand from one this run wrote; rerun with --force to overwrite "
+                "every customer the run changed");
+  }
   const http::ClientResponse r = client.post_json("/crm_segment_update", {{"user_id", w.customer_id}, {"ai_segment", w.segment}}, true);
   if (r.status == 404) throw Error(ErrorCode::not_found, fmt::format("no customer with id '{}' in the CRM", w.customer_id));
   if (r.status != 200) throw crm_error(r, "POST /crm_segment_update");

@@ -19,8 +19,9 @@ namespace {
 using sqlite::Statement;
 
 // Version 2: changes are keyed by the run's sequence number, so a new run appends to the
-// end of the table instead of inserting among millions of earlier rows.
-constexpr int kLedgerVersion = 2;
+// end of the table instead of inserting among millions of earlier rows. Version 3: each
+// change keeps the model-version stamp it replaced, which a rollback puts back.
+constexpr int kLedgerVersion = 3;
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS sync_runs (
   seq            INTEGER PRIMARY KEY,
@@ -45,9 +46,11 @@ CREATE TABLE IF NOT EXISTS sync_changes (
   old_segment  TEXT NOT NULL,
   new_segment  TEXT NOT NULL,
   at           INTEGER NOT NULL,
+  old_model_version TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (run_seq, customer_id)
 ) WITHOUT ROWID;
 )sql";
+constexpr std::string_view kMigrateFrom2 = "ALTER TABLE sync_changes ADD COLUMN old_model_version TEXT NOT NULL DEFAULT ''";
 
 // From version 1 (run ids as the changes' key), keeping every run and change.
 constexpr std::string_view kMigrateFrom1 = R"sql(
@@ -59,7 +62,8 @@ INSERT INTO sync_runs(id, crm_url, model_uri, model_version, shard, status, dry_
                       read, changed, unchanged, failed)
   SELECT id, crm_url, model_uri, model_version, shard, status, dry_run, started_at, ended_at, checkpoint,
          read, changed, unchanged, failed FROM sync_runs_v1 ORDER BY started_at;
-INSERT INTO sync_changes SELECT r.seq, c.customer_id, c.old_segment, c.new_segment, c.at
+INSERT INTO sync_changes(run_seq, customer_id, old_segment, new_segment, at)
+  SELECT r.seq, c.customer_id, c.old_segment, c.new_segment, c.at
   FROM sync_changes_v1 c JOIN sync_runs r ON r.id = c.run_id;
 DROP TABLE sync_runs_v1;
 DROP TABLE sync_changes_v1;
@@ -129,10 +133,12 @@ SyncLedger::SyncLedger(const std::string& path) : db_(std::make_unique<sqlite::D
     throw Error(ErrorCode::corrupt, fmt::format("{} is a sync ledger of a newer mlops (version {})", path, found),
                 "upgrade mlops, or point MLOPS_HOME elsewhere");
   }
-  const bool migrate = found < kLedgerVersion && scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sync_runs'") > 0;
-  if (migrate) db_->exec(kMigrateFrom1);
+  const bool existing = scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sync_runs'") > 0;
+  const bool from1 = existing && found < 2;
+  if (from1) db_->exec(kMigrateFrom1);
+  if (existing && found == 2) db_->exec(kMigrateFrom2);
   db_->exec(kSchema);
-  if (migrate) db_->exec(kCopyFrom1);
+  if (from1) db_->exec(kCopyFrom1);
   db_->exec(fmt::format("PRAGMA user_version = {}", kLedgerVersion));
   tx.commit();
 }
@@ -155,12 +161,13 @@ void SyncLedger::checkpoint(const SyncRun& run, const std::vector<SegmentChange>
   seq.bind(1, run.id);
   if (!seq.step()) throw Error(ErrorCode::not_found, fmt::format("no sync run '{}' in the ledger", run.id));
   const std::int64_t run_seq = seq.column_int64(0);
-  Statement change(*db_, "INSERT OR IGNORE INTO sync_changes(run_seq, customer_id, old_segment, new_segment, at)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5)");
+  Statement change(*db_, "INSERT OR IGNORE INTO sync_changes(run_seq, customer_id, old_segment, new_segment, at,"
+                         " old_model_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   const std::int64_t now = now_ms();
   for (const SegmentChange& c : planned) {
     change.reset();
-    change.bind(1, run_seq).bind(2, c.customer_id).bind(3, c.old_segment).bind(4, c.new_segment).bind(5, now).step();
+    change.bind(1, run_seq).bind(2, c.customer_id).bind(3, c.old_segment).bind(4, c.new_segment).bind(5, now);
+    change.bind(6, c.old_model_version).step();
   }
   tx.commit();
 }
@@ -187,11 +194,15 @@ std::optional<SyncRun> SyncLedger::find(const std::string& run_id) {
 }
 
 std::vector<SegmentChange> SyncLedger::changes(const std::string& run_id) {
-  Statement s(*db_, "SELECT customer_id, old_segment, new_segment FROM sync_changes"
+  Statement s(*db_, "SELECT customer_id, old_segment, new_segment, old_model_version FROM sync_changes"
                     " WHERE run_seq = (SELECT seq FROM sync_runs WHERE id = ?1) ORDER BY customer_id");
   s.bind(1, run_id);
   std::vector<SegmentChange> out;
-  while (s.step()) out.push_back({s.column_text(0), s.column_text(1), s.column_text(2), true});
+  while (s.step()) {
+    SegmentChange c{s.column_text(0), s.column_text(1), s.column_text(2), true};
+    c.old_model_version = s.column_text(3);
+    out.push_back(std::move(c));
+  }
   return out;
 }
 
@@ -209,6 +220,7 @@ namespace {
 // needs and the counts of what needs no write.
 struct Batch {
   std::vector<SegmentWrite> writes;
+  std::vector<SegmentChange> planned;  // the same changes, for the ledger (with the stamps they replace)
   SyncRun counts;  // read, changed (dry run, or written before a resume), unchanged, failed
   std::map<std::string, std::int64_t> moves;
   std::string checkpoint;  // the id to resume after once this batch is written
@@ -303,6 +315,9 @@ struct Planner {
           ++batch.counts.changed;
         } else {
           batch.writes.push_back({c.id, segment, run.model_version, "sync:" + run.id, false, c.segment});
+          SegmentChange planned{c.id, c.segment, segment, true};
+          planned.old_model_version = c.segment_model_version;
+          batch.planned.push_back(std::move(planned));
         }
       } else {
         const auto before = written_before.find(c.id);
@@ -337,9 +352,7 @@ void read_batches(CrmStore& crm, SyncLedger& ledger, Planner& planner, const std
     // The checkpoint is the last id of the page, even when filters skipped its end.
     const bool cut_by_limit = o.limit != 0 && taken >= o.limit;
     batch.checkpoint = cut_by_limit && !selected.empty() ? selected.back().id : page_end;
-    std::vector<SegmentChange> planned;
-    for (const SegmentWrite& w : batch.writes) planned.push_back({w.customer_id, w.expected_segment, w.segment, true});
-    ledger.checkpoint(confirmed(), planned);
+    ledger.checkpoint(confirmed(), batch.planned);
     const bool last = static_cast<int>(page.size()) < o.batch_size || cut_by_limit;
     cursor = batch.checkpoint;
     if (!queue.push(std::move(batch)) || last) return;
@@ -409,7 +422,7 @@ SyncReport run_sync(const CrmOpener& open_crm, SyncLedger& ledger, const Decider
   return report;
 }
 
-SyncReport rollback_sync(CrmStore& crm, SyncLedger& ledger, const std::string& run_id) {
+SyncReport rollback_sync(CrmStore& crm, SyncLedger& ledger, const std::string& run_id, bool force) {
   auto run = ledger.find(run_id);
   if (!run) throw Error(ErrorCode::not_found, fmt::format("no sync run '{}'", run_id), "see `mlops crm-sync list`");
   if (run->status == "ROLLED_BACK") throw Error(ErrorCode::conflict, fmt::format("sync run {} is already rolled back", run_id));
@@ -419,20 +432,28 @@ SyncReport rollback_sync(CrmStore& crm, SyncLedger& ledger, const std::string& r
   }
   SyncReport report;
   std::vector<SegmentWrite> writes;
-  // The ledger holds every planned change; one that never reached the CRM restores as unchanged.
+  // Each customer goes back to its old segment and stamp only while it still holds what
+  // the run wrote (compare-and-set); one the run never reached restores as unchanged.
   for (const SegmentChange& c : ledger.changes(run_id)) {
-    writes.push_back({c.customer_id, c.old_segment, run->model_version, "rollback:" + run_id, false, c.new_segment});
+    SegmentWrite w{c.customer_id, c.old_segment, c.old_model_version, "rollback:" + run_id, false, c.new_segment};
+    w.strict = !force;
+    writes.push_back(std::move(w));
   }
   for (std::size_t done = 0; done < writes.size(); done += 1000) {
     const std::vector<SegmentWrite> chunk(writes.begin() + static_cast<std::ptrdiff_t>(done),
                                           writes.begin() + static_cast<std::ptrdiff_t>(std::min(writes.size(), done + 1000)));
     for (const SegmentChange& c : crm.write_segments(chunk)) {
+      if (c.conflict) {
+        report.conflicts.push_back({c.customer_id, c.old_segment});
+        continue;
+      }
       if (!c.changed) continue;
       ++report.moves[fmt::format("{} -> {}", c.old_segment, c.new_segment)];
       ++report.run.changed;
     }
   }
-  ledger.finish(run_id, "ROLLED_BACK");
+  // With conflicts left, a later `rollback --force` may still finish the job.
+  ledger.finish(run_id, report.conflicts.empty() ? "ROLLED_BACK" : "ROLLBACK_CONFLICTS");
   const std::int64_t restored = report.run.changed;
   report.run = *ledger.find(run_id);
   report.run.changed = restored;

@@ -34,7 +34,7 @@ bool in_shard(const std::string& customer_id, int index, int count);
 struct SyncRun {
   std::string id;
   std::string crm_url, model_uri, model_version, shard;
-  std::string status;  // RUNNING, FINISHED, FAILED, ROLLED_BACK
+  std::string status;  // RUNNING, FINISHED, FAILED, ROLLED_BACK, ROLLBACK_CONFLICTS
   bool dry_run = false;
   std::int64_t started_at = 0, ended_at = 0;
   std::string checkpoint;  // the last customer id whose batch is written
@@ -77,6 +77,8 @@ struct SyncReport {
   SyncRun run;
   std::map<std::string, std::int64_t> moves;  // "Unassigned -> Churn_Risk_AI": count
   double seconds = 0;
+  // Rollback: customers left alone because their segment changed after the run (id, segment now).
+  std::vector<std::pair<std::string, std::string>> conflicts;
 };
 
 // Pages through the CRM in id order and decides each batch on one thread while another
@@ -86,7 +88,11 @@ struct SyncReport {
 // customer twice. Error{not_found} for an unknown resume id.
 SyncReport run_sync(const CrmOpener& open_crm, SyncLedger& ledger, const Decider& decide, const SyncOptions& options);
 
-// Restores the previous segments of every customer a run changed; marks it ROLLED_BACK.
-SyncReport rollback_sync(CrmStore& crm, SyncLedger& ledger, const std::string& run_id);
+// Restores the previous segment and model-version stamp of every customer a run changed,
+// where the segment is still what the run wrote (compare-and-set in the same write); the
+// others are reported as conflicts and left alone, unless `force` overwrites them. Marks
+// the run ROLLED_BACK, or ROLLBACK_CONFLICTS when some were left alone (it can be rolled back
+// again, e.g. with force).
+SyncReport rollback_sync(CrmStore& crm, SyncLedger& ledger, const std::string& run_id, bool force = false);
 
 }  // namespace mlops::crm

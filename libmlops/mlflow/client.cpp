@@ -32,7 +32,7 @@ Tags tags_of(const json& j) {
 
 RunInfo run_info_of(const json& info) {
   return {info.value("run_id", info.value("run_uuid", "")), info.value("experiment_id", ""), info.value("status", ""),
-          info.value("artifact_uri", "")};
+          info.value("artifact_uri", ""), info.value("lifecycle_stage", "active")};
 }
 
 ModelVersion version_of(const json& v) {
@@ -183,6 +183,17 @@ std::string Client::ensure_experiment(const std::string& name) {
   throw Error(ErrorCode::io, fmt::format("MLflow at {} says experiment '{}' exists but cannot find it", tracking_uri(), name));
 }
 
+std::string Client::experiment_lifecycle(const std::string& experiment_id) {
+  return get(kApi + "experiments/get?experiment_id=" + http::url_encode(experiment_id))["experiment"].value(
+      "lifecycle_stage", "active");
+}
+
+void Client::restore_experiment(const std::string& experiment_id) {
+  call("POST", kApi + "experiments/restore", {{"experiment_id", experiment_id}}, true);
+}
+
+void Client::restore_run(const std::string& run_id) { call("POST", kApi + "runs/restore", {{"run_id", run_id}}, true); }
+
 RunInfo Client::create_run(const std::string& experiment_id, const std::string& run_name, std::int64_t start_time,
                            const Tags& tags) {
   json body = {{"experiment_id", experiment_id}, {"start_time", start_time}, {"tags", tag_list(tags)}};
@@ -201,6 +212,7 @@ std::optional<RunInfo> Client::find_run_by_tag(const std::string& experiment_id,
   const json body = {{"experiment_ids", {experiment_id}},
                      {"filter", fmt::format("tags.`{}` = '{}'", key, filter_value(value))},
                      {"max_results", 1},
+                     {"run_view_type", "ALL"},  // a run deleted in MLflow is found, and restored, not made again
                      {"order_by", {"attributes.start_time DESC"}}};
   const json found = call("POST", kApi + "runs/search", body, true);
   if (!found.contains("runs") || found["runs"].empty()) return std::nullopt;
@@ -262,6 +274,15 @@ bool Client::ensure_registered_model(const std::string& name, const std::string&
   }
 }
 
+Tags Client::registered_model_tags(const std::string& name) {
+  const json model = get(kApi + "registered-models/get?name=" + http::url_encode(name))["registered_model"];
+  return tags_of(model.value("tags", json::array()));
+}
+
+void Client::set_registered_model_tag(const std::string& name, const std::string& key, const std::string& value) {
+  call("POST", kApi + "registered-models/set-tag", {{"name", name}, {"key", key}, {"value", value}}, true);
+}
+
 ModelVersion Client::create_model_version(const std::string& name, const std::string& source, const std::string& run_id,
                                           const std::string& description, const Tags& tags) {
   json body = {{"name", name}, {"source", source}, {"description", description}, {"tags", tag_list(tags)}};
@@ -272,7 +293,15 @@ ModelVersion Client::create_model_version(const std::string& name, const std::st
 
 std::optional<ModelVersion> Client::find_version_by_tag(const std::string& name, const std::string& key,
                                                         const std::string& value) {
-  const std::string filter = fmt::format("name='{}' and tags.`{}`='{}'", filter_value(name), key, filter_value(value));
+  std::string filter = fmt::format("tags.`{}`='{}'", key, filter_value(value));
+  if (!name.empty()) filter = fmt::format("name='{}' and {}", filter_value(name), filter);
+  const json found = get(kApi + "model-versions/search?filter=" + http::url_encode(filter) + "&max_results=1");
+  if (!found.contains("model_versions") || found["model_versions"].empty()) return std::nullopt;
+  return version_of(found["model_versions"][0]);
+}
+
+std::optional<ModelVersion> Client::find_any_version(const std::string& name) {
+  const std::string filter = fmt::format("name='{}'", filter_value(name));
   const json found = get(kApi + "model-versions/search?filter=" + http::url_encode(filter) + "&max_results=1");
   if (!found.contains("model_versions") || found["model_versions"].empty()) return std::nullopt;
   return version_of(found["model_versions"][0]);

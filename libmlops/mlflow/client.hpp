@@ -54,6 +54,7 @@ struct RunInfo {
   std::string experiment_id;
   std::string status;
   std::string artifact_uri;  // mlflow-artifacts:/<experiment>/<run>/artifacts when proxied
+  std::string lifecycle_stage = "active";  // or "deleted"
 };
 
 struct ModelVersion {
@@ -76,10 +77,14 @@ class Client {
   std::optional<std::string> find_experiment_id(const std::string& name);  // get-by-name
   // Creates the experiment, or finds it when it already exists; returns its id.
   std::string ensure_experiment(const std::string& name);
+  // "active" or "deleted" (deleted experiments keep their name until garbage-collected).
+  std::string experiment_lifecycle(const std::string& experiment_id);
+  void restore_experiment(const std::string& experiment_id);
+  void restore_run(const std::string& run_id);
   RunInfo create_run(const std::string& experiment_id, const std::string& run_name, std::int64_t start_time,
                      const Tags& tags);
   RunInfo get_run(const std::string& run_id);
-  // The newest run of the experiment carrying tag key=value (runs/search).
+  // The newest run of the experiment carrying tag key=value (runs/search), deleted ones too.
   std::optional<RunInfo> find_run_by_tag(const std::string& experiment_id, const std::string& key,
                                          const std::string& value);
   // Sends in as many log-batch calls as MLflow's limits (100 params, 1000 metrics, 100 tags) need.
@@ -93,10 +98,14 @@ class Client {
 
   // Model registry. ensure_registered_model: false when it existed already.
   bool ensure_registered_model(const std::string& name, const std::string& description, const Tags& tags);
+  Tags registered_model_tags(const std::string& name);
+  void set_registered_model_tag(const std::string& name, const std::string& key, const std::string& value);
   ModelVersion create_model_version(const std::string& name, const std::string& source, const std::string& run_id,
                                     const std::string& description, const Tags& tags);
+  // name "" = in any model.
   std::optional<ModelVersion> find_version_by_tag(const std::string& name, const std::string& key,
                                                   const std::string& value);
+  std::optional<ModelVersion> find_any_version(const std::string& name);  // any version of the model
   ModelVersion get_version(const std::string& name, const std::string& version);
   ModelVersion get_version_by_alias(const std::string& name, const std::string& alias);
   std::optional<ModelVersion> latest_version_in_stage(const std::string& name, const std::string& stage);

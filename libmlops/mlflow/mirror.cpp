@@ -9,6 +9,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "libmlops/config/settings.hpp"
+#include "libmlops/core/clock.hpp"
 #include "libmlops/core/fs.hpp"
 #include "libmlops/model/artifact.hpp"
 
@@ -44,6 +46,19 @@ std::vector<std::string> subjects_of(const registry::OutboxEvent& e) {
   return out;
 }
 
+// The event's object was deleted in MLflow and the registry is told to leave it deleted.
+struct DeletedInMlflow {
+  std::string what;
+};
+
+bool is_deleted(const MlflowError& e) { return e.error_code() == "RESOURCE_DOES_NOT_EXIST"; }
+
+// runs/create in a deleted experiment, log-batch on a deleted run: 400 "... must be in the
+// 'active' state. Current state is deleted."
+bool is_inactive(const MlflowError& e) {
+  return e.error_code() == "INVALID_PARAMETER_VALUE" && std::string_view(e.what()).find("'active' state") != std::string_view::npos;
+}
+
 // A failure of this event's own request, as opposed to MLflow (or the way to it) failing.
 bool is_permanent(const Error& e) {
   if (const auto* m = dynamic_cast<const MlflowError*>(&e)) return m->permanent();
@@ -52,7 +67,8 @@ bool is_permanent(const Error& e) {
 
 class Mirror {
  public:
-  Mirror(registry::RegistryStore& store, Client& client) : store_(store), client_(client), registry_id_(store.registry_id()) {}
+  Mirror(registry::RegistryStore& store, Client& client, const DrainOptions& options)
+      : store_(store), client_(client), options_(options), registry_id_(store.registry_id()) {}
 
   // Sends one event; returns what it became in MLflow. Throws on failure.
   std::string send(const registry::OutboxEvent& e) {
@@ -61,37 +77,50 @@ class Mirror {
     if (e.kind == "run_created") return "run " + create_run(p);
     if (e.kind == "run_finished") return "run " + finish_run(p);
     if (e.kind == "registered_model_created") {
-      client_.ensure_registered_model(p.at("name"), "", {{kOriginTag, registry_id_}});
-      return "registered model " + p.at("name").get<std::string>();
+      claim_model(p.at("name"));
+      return "registered model " + remote_name(p.at("name"));
     }
     if (e.kind == "model_version_created") return create_version(p);
+    const std::string name = remote_name(p.at("name"));
     if (e.kind == "stage_transitioned") {
       const std::string stage = p.at("stage");
       // MLflow answers 500 to archive_existing_versions with a stage that is not active.
       const bool archive = p.value("archive_existing_versions", false) && (stage == "Staging" || stage == "Production");
-      const std::string version = remote_version(p);
-      client_.transition_stage(p.at("name"), version, stage, archive);
-      return fmt::format("{} version {} -> {}", p.at("name").get<std::string>(), version, stage);
+      return on_version(p, [&](const std::string& version) {
+        client_.transition_stage(name, version, stage, archive);
+        return fmt::format("{} version {} -> {}", name, version, stage);
+      });
     }
     if (e.kind == "alias_set") {
-      const std::string version = remote_version(p);
-      client_.set_alias(p.at("name"), p.at("alias"), version);
-      return fmt::format("{}@{} -> version {}", p.at("name").get<std::string>(), p.at("alias").get<std::string>(), version);
+      return on_version(p, [&](const std::string& version) {
+        client_.set_alias(name, p.at("alias"), version);
+        return fmt::format("{}@{} -> version {}", name, p.at("alias").get<std::string>(), version);
+      });
     }
     if (e.kind == "alias_deleted") {
-      client_.delete_alias(p.at("name"), p.at("alias"));
-      return fmt::format("{}@{} deleted", p.at("name").get<std::string>(), p.at("alias").get<std::string>());
+      try {
+        client_.delete_alias(name, p.at("alias"));
+      } catch (const MlflowError& error) {
+        if (!is_deleted(error)) throw;  // the whole model is gone from MLflow: so is the alias
+      }
+      return fmt::format("{}@{} deleted", name, p.at("alias").get<std::string>());
     }
     if (e.kind == "version_tag_set") {
-      const std::string version = remote_version(p);
-      client_.set_version_tag(p.at("name"), version, p.at("key"), p.at("value"));
-      return fmt::format("{} version {} tag {}", p.at("name").get<std::string>(), version, p.at("key").get<std::string>());
+      return on_version(p, [&](const std::string& version) {
+        client_.set_version_tag(name, version, p.at("key"), p.at("value"));
+        return fmt::format("{} version {} tag {}", name, version, p.at("key").get<std::string>());
+      });
     }
     throw Error(ErrorCode::invalid_input, fmt::format("unknown outbox event kind '{}'", e.kind),
                 "this registry was written by a newer mlops; upgrade mlops to mirror it");
   }
 
  private:
+  std::string remote_name(const std::string& local) const { return options_.model_prefix + local; }
+  std::string version_key(const json& p) const {
+    return fmt::format("{}/{}", remote_name(p.at("name")), p.at("version").get<std::int64_t>());
+  }
+
   std::string experiment_id(const std::string& name) {
     if (auto id = store_.mirror_id("experiment", name)) return *id;
     const std::string id = client_.ensure_experiment(name);
@@ -99,12 +128,27 @@ class Mirror {
     return id;
   }
 
+  // A deleted experiment is restored (its runs come back with it), unless the registry is
+  // told to leave deleted objects alone.
+  void reactivate_experiment(const std::string& id, const std::string& why) {
+    if (client_.experiment_lifecycle(id) != "deleted") return;
+    if (!options_.recreate_deleted) throw DeletedInMlflow{fmt::format("MLflow experiment {} was deleted ({})", id, why)};
+    client_.restore_experiment(id);
+  }
+
   std::string create_run(const json& p) {
     const std::string local = p.at("run_id");
     if (auto id = store_.mirror_id("run", local)) return *id;
-    const std::string experiment = experiment_id(p.at("experiment"));
+    std::string experiment = experiment_id(p.at("experiment"));
     const std::string origin = fmt::format("{}/run/{}", registry_id_, local);
     std::optional<RunInfo> run = client_.find_run_by_tag(experiment, kOriginTag, origin);
+    if (run && run->lifecycle_stage == "deleted") {
+      reactivate_experiment(experiment, "its run " + run->run_id);
+      if (client_.get_run(run->run_id).lifecycle_stage == "deleted") {
+        if (!options_.recreate_deleted) throw DeletedInMlflow{fmt::format("MLflow run {} was deleted", run->run_id)};
+        client_.restore_run(run->run_id);
+      }
+    }
     if (!run) {
       Tags tags = string_map(p.value("tags", json::object()));
       tags["mlflow.user"] = p.value("user", "");
@@ -112,7 +156,23 @@ class Mirror {
       tags["mlflow.source.type"] = "LOCAL";
       tags["mlops.run_id"] = local;
       tags[kOriginTag] = origin;
-      run = client_.create_run(experiment, p.value("run_name", ""), p.at("start_time").get<std::int64_t>(), tags);
+      const auto create = [&] {
+        return client_.create_run(experiment, p.value("run_name", ""), p.at("start_time").get<std::int64_t>(), tags);
+      };
+      try {
+        run = create();
+      } catch (const MlflowError& e) {
+        if (is_inactive(e)) {
+          reactivate_experiment(experiment, "a run was to be created in it");
+        } else if (is_deleted(e)) {  // the experiment was deleted for good (mlflow gc): make it again
+          if (!options_.recreate_deleted) throw DeletedInMlflow{fmt::format("MLflow experiment {} is gone", experiment)};
+          store_.forget_mirror_id("experiment", p.at("experiment"));
+          experiment = experiment_id(p.at("experiment"));
+        } else {
+          throw;
+        }
+        run = create();
+      }
     }
     client_.log_batch(run->run_id, string_map(p.value("params", json::object())), {}, {});
     store_.set_mirror_id("run", local, run->run_id);
@@ -133,6 +193,23 @@ class Mirror {
 
   std::string finish_run(const json& p) {
     const auto [run_id, artifact_uri] = remote_run(p.at("run_id"));
+    try {
+      finish_remote_run(p, run_id, artifact_uri);
+    } catch (const MlflowError& e) {
+      if (!is_inactive(e)) throw;
+      // Deleted in MLflow (the run, or its experiment with it): restore, then finish it.
+      const RunInfo info = client_.get_run(run_id);
+      reactivate_experiment(info.experiment_id, "its run " + run_id);
+      if (client_.get_run(run_id).lifecycle_stage == "deleted") {
+        if (!options_.recreate_deleted) throw DeletedInMlflow{fmt::format("MLflow run {} was deleted", run_id)};
+        client_.restore_run(run_id);
+      }
+      finish_remote_run(p, run_id, artifact_uri);
+    }
+    return run_id;
+  }
+
+  void finish_remote_run(const json& p, const std::string& run_id, const std::string& artifact_uri) {
     const std::int64_t end_time = p.at("end_time");
     std::vector<Metric> metrics;
     const json local_metrics = p.value("metrics", json::object());
@@ -141,7 +218,7 @@ class Mirror {
     }
     client_.log_batch(run_id, string_map(p.value("params", json::object())), metrics,
                       string_map(p.value("tags", json::object())));
-    const std::string artifact = p.value("artifact_path", "");
+    const std::string artifact = store_.absolute_path(p.value("artifact_path", ""));
     if (!artifact.empty()) {
       const std::string text = read_file(artifact);  // Error{not_found} when it was deleted: permanent
       const json model = json::parse(text, nullptr, false);
@@ -151,43 +228,100 @@ class Mirror {
                               mlmodel_file(run_id, p.value("artifact_sha256", ""), version_tag, end_time));
     }
     client_.update_run(run_id, p.value("status", "FINISHED"), end_time);
-    return run_id;
+  }
+
+  // Makes sure the MLflow model is this registry's to write: created by it, adopted with
+  // `mlops mirror --adopt`, or a model nobody has put versions in yet.
+  void claim_model(const std::string& local) {
+    const std::string name = remote_name(local);
+    if (client_.ensure_registered_model(name, "", {{kOriginTag, registry_id_}})) return;
+    const Tags tags = client_.registered_model_tags(name);
+    const auto owner = tags.find(kOriginTag);
+    if (owner != tags.end() && owner->second == registry_id_) return;
+    if (store_.mirror_id("adopted_model", name)) return;
+    if (owner == tags.end() && !client_.find_any_version(name)) {
+      client_.set_registered_model_tag(name, kOriginTag, registry_id_);
+      return;
+    }
+    throw Error(ErrorCode::conflict,
+                fmt::format("MLflow model '{}' belongs to another registry ({}); this registry is {}", name,
+                            owner == tags.end() ? "created outside mlops" : "mlops registry " + owner->second,
+                            registry_id_),
+                fmt::format("mirror under another name with MLOPS_MLFLOW_MODEL_PREFIX (e.g. {}-), or share the model "
+                            "on purpose with `mlops mirror --adopt {}`; then `mlops mirror retry --all-failed`",
+                            current_user(), local));
   }
 
   std::string create_version(const json& p) {
-    const std::string name = p.at("name");
-    const std::string local = fmt::format("{}/{}", name, p.at("version").get<std::int64_t>());
-    if (auto v = store_.mirror_id("version", local)) return fmt::format("{} version {}", name, *v);
+    const std::string name = remote_name(p.at("name"));
+    const std::string key = version_key(p);
+    if (auto v = store_.mirror_id("version", key)) return fmt::format("{} version {}", name, *v);
     const std::string local_run = p.value("run_id", "");
     if (local_run.empty()) {
-      throw Error(ErrorCode::invalid_input, fmt::format("{} has no run, so its artifact has no place in MLflow", local),
+      throw Error(ErrorCode::invalid_input, fmt::format("{} has no run, so its artifact has no place in MLflow", key),
                   "register models through `mlops train --register` or `mlops register`, which record a run");
     }
     const auto [run_id, artifact_uri] = remote_run(local_run);
-    client_.ensure_registered_model(name, "", {{kOriginTag, registry_id_}});
-    const std::string origin = fmt::format("{}/version/{}", registry_id_, local);
+    claim_model(p.at("name"));
+    const std::string origin = fmt::format("{}/version/{}/{}", registry_id_, p.at("name").get<std::string>(),
+                                           p.at("version").get<std::int64_t>());
     std::optional<ModelVersion> v = client_.find_version_by_tag(name, kOriginTag, origin);
     if (!v) {
       Tags tags = string_map(p.value("tags", json::object()));
       tags["model_version"] = p.value("version_tag", "");
       tags["mlops.sha256"] = p.value("artifact_sha256", "");
       tags["mlops.version"] = std::to_string(p.at("version").get<std::int64_t>());
+      tags["mlops.registry"] = registry_id_;
       tags[kOriginTag] = origin;
       v = client_.create_model_version(name, artifact_uri + "/model", run_id, p.value("description", ""), tags);
     }
-    store_.set_mirror_id("version", local, v->version);
+    store_.set_mirror_id("version", key, v->version);
     return fmt::format("{} version {}", name, v->version);
   }
 
-  std::string remote_version(const json& p) {
-    const std::string local = fmt::format("{}/{}", p.at("name").get<std::string>(), p.at("version").get<std::int64_t>());
-    if (auto v = store_.mirror_id("version", local)) return *v;
-    throw Error(ErrorCode::not_found, fmt::format("version {} is not in MLflow yet", local),
-                "its model_version_created event has not been mirrored; see `mlops mirror status`");
+  // Runs `apply` on the MLflow version of the event's local version. When MLflow has lost
+  // it (deleted in the UI, or the whole model), the version is made again from the local
+  // registry, with its current stage and aliases, and `apply` runs on the new one.
+  std::string on_version(const json& p, const std::function<std::string(const std::string&)>& apply) {
+    const std::string key = version_key(p);
+    const auto known = store_.mirror_id("version", key);
+    if (!known) {
+      throw Error(ErrorCode::not_found, fmt::format("version {} is not in MLflow yet", key),
+                  "its model_version_created event has not been mirrored; see `mlops mirror status`");
+    }
+    try {
+      return apply(*known);
+    } catch (const MlflowError& e) {
+      if (!is_deleted(e)) throw;
+      if (!options_.recreate_deleted) {
+        throw DeletedInMlflow{fmt::format("MLflow version {} of {} was deleted", *known, remote_name(p.at("name")))};
+      }
+    }
+    const std::string version = recreate_version(p.at("name"), p.at("version"));
+    return apply(version) + fmt::format(" (made again: MLflow's version {} was deleted)", *known);
+  }
+
+  std::string recreate_version(const std::string& local_name, std::int64_t local_version) {
+    const registry::ModelVersion local = store_.get_version(local_name, local_version);
+    const json p = {{"name", local_name},       {"version", local_version},
+                    {"run_id", local.run_id},   {"artifact_sha256", local.artifact_sha256},
+                    {"version_tag", local.version_tag}, {"description", local.description},
+                    {"tags", local.tags}};
+    const std::string key = version_key(p);
+    store_.forget_mirror_id("version", key);
+    create_version(p);
+    const std::string version = *store_.mirror_id("version", key);
+    const std::string name = remote_name(local_name);
+    if (local.stage != registry::Stage::none) {
+      client_.transition_stage(name, version, std::string(registry::to_string(local.stage)), false);
+    }
+    for (const std::string& alias : local.aliases) client_.set_alias(name, alias, version);
+    return version;
   }
 
   registry::RegistryStore& store_;
   Client& client_;
+  DrainOptions options_;
   std::string registry_id_;
 };
 
@@ -232,9 +366,22 @@ std::map<std::int64_t, std::int64_t> blocked_events(const std::vector<registry::
   return out;
 }
 
-DrainReport drain(registry::RegistryStore& store, Client& client, const std::function<void(const EventOutcome&)>& on_event) {
+DrainOptions drain_options(const config::Settings& settings) {
+  DrainOptions options;
+  options.model_prefix = settings.get("MLOPS_MLFLOW_MODEL_PREFIX");
+  const std::string deleted = settings.get("MLOPS_MIRROR_DELETED");
+  if (deleted != "recreate" && deleted != "skip") {
+    throw Error(ErrorCode::invalid_input, fmt::format("MLOPS_MIRROR_DELETED='{}' is neither recreate nor skip", deleted),
+                "set MLOPS_MIRROR_DELETED=recreate (MLflow gets deleted objects back) or skip");
+  }
+  options.recreate_deleted = deleted == "recreate";
+  return options;
+}
+
+DrainReport drain(registry::RegistryStore& store, Client& client, const DrainOptions& options,
+                  const std::function<void(const EventOutcome&)>& on_event) {
   DrainReport report;
-  Mirror mirror(store, client);
+  Mirror mirror(store, client, options);
   Blocker blocker(store.outbox("failed", 1'000'000));
   const auto publish = [&](EventOutcome outcome) {
     if (on_event) on_event(outcome);
@@ -259,9 +406,16 @@ DrainReport drain(registry::RegistryStore& store, Client& client, const std::fun
       store.mark_outbox_done(e.id);
       ++report.done;
       publish({e.id, e.kind, "done", detail});
+    } catch (const DeletedInMlflow& deleted) {
+      const std::string why = deleted.what + "; skipped (MLOPS_MIRROR_DELETED=skip)";
+      store.skip_outbox(e.id, why);
+      ++report.skipped;
+      publish({e.id, e.kind, "skipped", why});
     } catch (const Error& error) {
       if (is_permanent(error)) {
-        fail(e, subjects, error.what());
+        // The remedy goes with it: `mirror status` is where people read this.
+        const std::string hint = error.hint();
+        fail(e, subjects, hint.empty() ? error.what() : fmt::format("{}; {}", error.what(), hint));
         continue;
       }
       store.mark_outbox_attempt_failed(e.id, error.what());

@@ -111,8 +111,7 @@ model::ModelArtifact load_any_model(std::string_view uri, const ModelSources& so
     r.uri = r.path = std::string(uri);
     artifact = model::load_artifact(r.path);
   } else {
-    registry::RegistryStore store(sources.db_path);
-    artifact = registry::load_model(store, uri, &r);
+    artifact = registry::load_model(*registry::open_for_reading(sources.db_path), uri, &r);
   }
   if (resolved) *resolved = r;
   return artifact;

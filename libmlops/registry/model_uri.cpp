@@ -112,7 +112,7 @@ ResolvedModel resolve_model_uri(RegistryStore& store, std::string_view text) {
 
 std::string default_model_uri(const std::string& db_path, const std::string& name, const std::string& model_path) {
   if (std::filesystem::exists(db_path)) {
-    RegistryStore store(db_path);
+    RegistryStore store(db_path, RegistryStore::Mode::read_only);
     if (store.find_by_alias(name, "production")) return fmt::format("models:/{}@production", name);
   }
   return std::filesystem::exists(model_path) ? model_path : "";

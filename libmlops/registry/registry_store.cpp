@@ -4,11 +4,16 @@
 
 #include <algorithm>
 #include <cctype>
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/error.hpp"
+#include "libmlops/core/log.hpp"
 #include "libmlops/registry/detail/schema.hpp"
 #include "libmlops/sqlite/database.hpp"
 
@@ -118,6 +123,81 @@ void check_name(std::string_view what, const std::string& value) {
   }
 }
 
+// finish_run inside the caller's transaction.
+void finish_run_in(sqlite::Database& db, const std::string& run_id, const RunOutcome& outcome) {
+  const std::int64_t now = now_ms();
+  Statement update(db,
+                   "UPDATE runs SET status = ?2, end_time = ?3, artifact_path = ?4, artifact_sha256 = ?5"
+                   " WHERE id = ?1");
+  update.bind(1, run_id).bind(2, outcome.status).bind(3, now).bind(4, outcome.artifact_path);
+  update.bind(5, outcome.artifact_sha256).step();
+  if (db.changes() == 0) {
+    throw Error(ErrorCode::not_found, fmt::format("no run with id {}", run_id),
+                "run `mlops runs list` to see the runs");
+  }
+  Statement param(db, "INSERT OR REPLACE INTO run_params(run_id, key, value) VALUES (?1, ?2, ?3)");
+  for (const auto& [key, value] : outcome.params) {
+    param.reset();
+    param.bind(1, run_id).bind(2, key).bind(3, value).step();
+  }
+  Statement metric(db, "INSERT OR REPLACE INTO run_metrics(run_id, key, value, timestamp) VALUES (?1, ?2, ?3, ?4)");
+  for (const auto& [key, value] : outcome.metrics) {
+    metric.reset();
+    metric.bind(1, run_id).bind(2, key).bind(3, value).bind(4, now).step();
+  }
+  Statement tag(db, "INSERT OR REPLACE INTO run_tags(run_id, key, value) VALUES (?1, ?2, ?3)");
+  for (const auto& [key, value] : outcome.tags) {
+    tag.reset();
+    tag.bind(1, run_id).bind(2, key).bind(3, value).step();
+  }
+  append_outbox(db, "run_finished",
+                {{"run_id", run_id}, {"status", outcome.status}, {"end_time", now},
+                 {"params", outcome.params}, {"metrics", outcome.metrics}, {"tags", outcome.tags},
+                 {"artifact_path", outcome.artifact_path},
+                 {"artifact_sha256", outcome.artifact_sha256}});
+}
+
+std::string first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// The start time of a process (field 22 of /proc/PID/stat), "" when there is no such process.
+std::string process_start_time(const std::string& pid) {
+  const std::string stat = first_line("/proc/" + pid + "/stat");
+  const auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return "";
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+  }
+  return field;
+}
+
+std::string host_name() {
+  char name[256] = {};
+  ::gethostname(name, sizeof name - 1);
+  return name;
+}
+
+// Who runs a run: "HOST BOOT_ID PID START_TIME". A pid alone could have been reused.
+std::string this_process_owner() {
+  static const std::string owner = fmt::format("{} {} {} {}", host_name(), first_line("/proc/sys/kernel/random/boot_id"),
+                                               ::getpid(), process_start_time("self"));
+  return owner;
+}
+
+// False only when the owner is surely gone: same host, and another boot or no such process.
+bool owner_alive(const std::string& owner) {
+  std::istringstream in(owner);
+  std::string host, boot, pid, start;
+  if (!(in >> host >> boot >> pid >> start) || host != host_name()) return true;
+  if (boot != first_line("/proc/sys/kernel/random/boot_id")) return false;
+  return process_start_time(pid) == start;
+}
+
 }  // namespace
 
 std::string_view to_string(Stage stage) {
@@ -140,9 +220,71 @@ std::optional<Stage> parse_stage(std::string_view text) {
   return std::nullopt;
 }
 
-RegistryStore::RegistryStore(const std::string& path)
-    : db_(std::make_unique<sqlite::Database>(path)) {
+RegistryStore::RegistryStore(const std::string& path, Mode mode)
+    : db_(std::make_unique<sqlite::Database>(
+          path, 30000, mode == Mode::read_only ? sqlite::Access::read_only : sqlite::Access::read_write)) {
+  if (path != ":memory:") {
+    home_ = std::filesystem::absolute(path).parent_path().lexically_normal().string();
+    if (home_.empty() || home_.back() != '/') home_ += '/';
+  }
+  if (mode == Mode::read_only) {
+    Statement version(*db_, "PRAGMA user_version");
+    version.step();
+    if (version.column_int64(0) != detail::schema_version()) {
+      throw Error(ErrorCode::corrupt,
+                  fmt::format("{} has schema version {}; this mlops reads version {}", path, version.column_int64(0),
+                              detail::schema_version()),
+                  version.column_int64(0) < detail::schema_version()
+                      ? "run a command that changes the registry once (e.g. `mlops mirror`) where it is writable"
+                      : "upgrade mlops");
+    }
+    return;
+  }
   detail::migrate(*db_);
+  const std::vector<std::string> failed = fail_abandoned_runs();
+  if (!failed.empty()) {
+    logging::event(logging::Level::warn, "marked runs whose process died as FAILED",
+                   {{"runs", fmt::format("{}", fmt::join(failed, ","))}});
+  }
+}
+
+std::string RegistryStore::absolute_path(const std::string& stored) const {
+  if (stored.empty() || home_.empty() || stored.front() == '/') return stored;
+  return home_ + stored;
+}
+
+std::string RegistryStore::stored_path(const std::string& path) const {
+  if (home_.empty() || path.empty()) return path;
+  const std::string normal = std::filesystem::absolute(path).lexically_normal().string();
+  return normal.compare(0, home_.size(), home_) == 0 ? normal.substr(home_.size()) : normal;
+}
+
+std::vector<std::string> RegistryStore::fail_abandoned_runs() {
+  std::vector<std::string> abandoned;
+  {
+    Statement s(*db_, "SELECT id, owner FROM runs WHERE status = 'RUNNING' AND owner IS NOT NULL");
+    while (s.step()) {
+      if (!owner_alive(s.column_text(1))) abandoned.push_back(s.column_text(0));
+    }
+  }
+  for (const std::string& id : abandoned) {
+    // Half-written artifacts of the dead process: write_file_atomic's NAME.tmp-XXXXXX files.
+    std::error_code ec;
+    const std::filesystem::path dir = std::filesystem::path(home_) / "artifacts" / id;
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().filename().string().find(".tmp-") != std::string::npos) std::filesystem::remove(it->path(), ec);
+    }
+    RunOutcome outcome;
+    outcome.status = "FAILED";
+    outcome.tags["mlops.failure"] = "the process running it ended before it finished (killed or crashed)";
+    sqlite::Transaction tx(*db_);
+    Statement still(*db_, "SELECT 1 FROM runs WHERE id = ?1 AND status = 'RUNNING'");
+    still.bind(1, id);
+    if (!still.step()) continue;  // another process got there first
+    finish_run_in(*db_, id, outcome);
+    tx.commit();
+  }
+  return abandoned;
 }
 
 RegistryStore::~RegistryStore() = default;
@@ -161,9 +303,10 @@ Run RegistryStore::create_run(const NewRun& run) {
   r.params = run.params;
   r.tags = run.tags;
   Statement insert(*db_,
-                   "INSERT INTO runs(id, experiment_id, name, status, start_time, user)"
-                   " VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5)");
-  insert.bind(1, r.id).bind(2, experiment_id).bind(3, r.name).bind(4, r.start_time).bind(5, r.user).step();
+                   "INSERT INTO runs(id, experiment_id, name, status, start_time, user, owner)"
+                   " VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6)");
+  insert.bind(1, r.id).bind(2, experiment_id).bind(3, r.name).bind(4, r.start_time).bind(5, r.user);
+  insert.bind(6, this_process_owner()).step();
   Statement param(*db_, "INSERT INTO run_params(run_id, key, value) VALUES (?1, ?2, ?3)");
   for (const auto& [key, value] : run.params) {
     param.reset();
@@ -184,36 +327,9 @@ Run RegistryStore::create_run(const NewRun& run) {
 
 void RegistryStore::finish_run(const std::string& run_id, const RunOutcome& outcome) {
   sqlite::Transaction tx(*db_);
-  const std::int64_t now = now_ms();
-  Statement update(*db_,
-                   "UPDATE runs SET status = ?2, end_time = ?3, artifact_path = ?4, artifact_sha256 = ?5"
-                   " WHERE id = ?1");
-  update.bind(1, run_id).bind(2, outcome.status).bind(3, now).bind(4, outcome.artifact_path);
-  update.bind(5, outcome.artifact_sha256).step();
-  if (db_->changes() == 0) {
-    throw Error(ErrorCode::not_found, fmt::format("no run with id {}", run_id),
-                "run `mlops runs list` to see the runs");
-  }
-  Statement param(*db_, "INSERT OR REPLACE INTO run_params(run_id, key, value) VALUES (?1, ?2, ?3)");
-  for (const auto& [key, value] : outcome.params) {
-    param.reset();
-    param.bind(1, run_id).bind(2, key).bind(3, value).step();
-  }
-  Statement metric(*db_, "INSERT OR REPLACE INTO run_metrics(run_id, key, value, timestamp) VALUES (?1, ?2, ?3, ?4)");
-  for (const auto& [key, value] : outcome.metrics) {
-    metric.reset();
-    metric.bind(1, run_id).bind(2, key).bind(3, value).bind(4, now).step();
-  }
-  Statement tag(*db_, "INSERT OR REPLACE INTO run_tags(run_id, key, value) VALUES (?1, ?2, ?3)");
-  for (const auto& [key, value] : outcome.tags) {
-    tag.reset();
-    tag.bind(1, run_id).bind(2, key).bind(3, value).step();
-  }
-  append_outbox(*db_, "run_finished",
-                {{"run_id", run_id}, {"status", outcome.status}, {"end_time", now},
-                 {"params", outcome.params}, {"metrics", outcome.metrics}, {"tags", outcome.tags},
-                 {"artifact_path", outcome.artifact_path},
-                 {"artifact_sha256", outcome.artifact_sha256}});
+  RunOutcome stored = outcome;
+  stored.artifact_path = stored_path(outcome.artifact_path);
+  finish_run_in(*db_, run_id, stored);
   tx.commit();
 }
 
@@ -231,7 +347,7 @@ std::optional<Run> RegistryStore::find_run(const std::string& run_id) {
   r.status = s.column_text(3);
   r.start_time = s.column_int64(4);
   if (!s.column_is_null(5)) r.end_time = s.column_int64(5);
-  r.artifact_path = s.column_text(6);
+  r.artifact_path = absolute_path(s.column_text(6));
   r.artifact_sha256 = s.column_text(7);
   r.user = s.column_text(8);
   Statement params(*db_, "SELECT key, value FROM run_params WHERE run_id = ?1");
@@ -289,7 +405,8 @@ ModelVersion RegistryStore::register_version(const NewVersion& v, const Change& 
   Statement insert(*db_,
                    "INSERT INTO model_versions(name, version, version_tag, run_id, source, artifact_sha256,"
                    " description, created_at, updated_at) VALUES (?1, ?2, ?3, NULLIF(?4, ''), ?5, ?6, ?7, ?8, ?8)");
-  insert.bind(1, v.name).bind(2, version).bind(3, v.version_tag).bind(4, v.run_id).bind(5, v.source);
+  const std::string source = stored_path(v.source);
+  insert.bind(1, v.name).bind(2, version).bind(3, v.version_tag).bind(4, v.run_id).bind(5, source);
   insert.bind(6, v.artifact_sha256).bind(7, v.description).bind(8, now).step();
   Statement tag(*db_, "INSERT INTO model_version_tags(name, version, key, value) VALUES (?1, ?2, ?3, ?4)");
   for (const auto& [key, value] : v.tags) {
@@ -300,9 +417,11 @@ ModelVersion RegistryStore::register_version(const NewVersion& v, const Change& 
   touch.bind(1, v.name).bind(2, now).step();
   append_audit(*db_, {v.name, version, "register", "", v.version_tag, v.gate}, change);
   append_outbox(*db_, "model_version_created",
-                {{"name", v.name}, {"version", version}, {"run_id", v.run_id}, {"source", v.source},
+                {{"name", v.name}, {"version", version}, {"run_id", v.run_id}, {"source", source},
                  {"artifact_sha256", v.artifact_sha256}, {"version_tag", v.version_tag},
                  {"description", v.description}, {"tags", v.tags}});
+  if (v.stage) set_stage_locked(v.name, version, *v.stage, v.archive_existing, change);
+  if (!v.alias.empty()) set_alias_locked(v.name, v.alias, version, change);
   tx.commit();
   return get_version(v.name, version);
 }
@@ -314,7 +433,9 @@ void RegistryStore::record_refusal(const std::string& name, const std::string& g
 }
 
 std::optional<ModelVersion> RegistryStore::find_version(const std::string& name, std::int64_t version) {
-  return query_one_version(*db_, "version = ?2", name, std::to_string(version));
+  auto v = query_one_version(*db_, "version = ?2", name, std::to_string(version));
+  if (v) v->source = absolute_path(v->source);
+  return v;
 }
 
 ModelVersion RegistryStore::get_version(const std::string& name, std::int64_t version) {
@@ -329,7 +450,10 @@ std::vector<ModelVersion> RegistryStore::list_versions(const std::string& name) 
   s.bind(1, name);
   std::vector<ModelVersion> versions;
   while (s.step()) versions.push_back(read_version(s));
-  for (ModelVersion& v : versions) load_version_extras(*db_, v);
+  for (ModelVersion& v : versions) {
+    v.source = absolute_path(v.source);
+    load_version_extras(*db_, v);
+  }
   return versions;
 }
 
@@ -364,17 +488,28 @@ std::vector<RegisteredModel> RegistryStore::list_models() {
 }
 
 std::optional<ModelVersion> RegistryStore::find_latest_in_stage(const std::string& name, Stage stage) {
-  return query_one_version(*db_, "stage = ?2", name, std::string(to_string(stage)));
+  auto v = query_one_version(*db_, "stage = ?2", name, std::string(to_string(stage)));
+  if (v) v->source = absolute_path(v->source);
+  return v;
 }
 
 std::optional<ModelVersion> RegistryStore::find_by_alias(const std::string& name, const std::string& alias) {
-  return query_one_version(*db_, "version = (SELECT version FROM aliases WHERE name = ?1 AND alias = ?2)",
-                           name, alias);
+  auto v = query_one_version(*db_, "version = (SELECT version FROM aliases WHERE name = ?1 AND alias = ?2)",
+                             name, alias);
+  if (v) v->source = absolute_path(v->source);
+  return v;
 }
 
 ModelVersion RegistryStore::set_stage(const std::string& name, std::int64_t version, Stage stage,
                                       bool archive_existing, const Change& change) {
   sqlite::Transaction tx(*db_);
+  set_stage_locked(name, version, stage, archive_existing, change);
+  tx.commit();
+  return get_version(name, version);
+}
+
+void RegistryStore::set_stage_locked(const std::string& name, std::int64_t version, Stage stage,
+                                     bool archive_existing, const Change& change) {
   const ModelVersion current = get_version(name, version);
   const std::int64_t now = now_ms();
   if (archive_existing && (stage == Stage::production || stage == Stage::staging)) {
@@ -407,19 +542,23 @@ ModelVersion RegistryStore::set_stage(const std::string& name, std::int64_t vers
       append_outbox(*db_, "alias_set", {{"name", name}, {"alias", "production"}, {"version", version}});
     }
   }
-  tx.commit();
-  return get_version(name, version);
 }
 
 void RegistryStore::set_alias(const std::string& name, const std::string& alias, std::int64_t version,
                               const Change& change) {
+  sqlite::Transaction tx(*db_);
+  set_alias_locked(name, alias, version, change);
+  tx.commit();
+}
+
+void RegistryStore::set_alias_locked(const std::string& name, const std::string& alias, std::int64_t version,
+                                     const Change& change) {
   check_name("alias", alias);
   if (alias.size() > 1 && (alias[0] == 'v' || alias[0] == 'V') &&
       std::all_of(alias.begin() + 1, alias.end(), [](unsigned char c) { return std::isdigit(c); })) {
     throw Error(ErrorCode::invalid_input, fmt::format("alias '{}' looks like a version reference", alias),
                 "MLflow reserves aliases of the form v<number>; choose a name such as champion");
   }
-  sqlite::Transaction tx(*db_);
   get_version(name, version);
   Statement old(*db_, "SELECT version FROM aliases WHERE name = ?1 AND alias = ?2");
   old.bind(1, name).bind(2, alias);
@@ -428,7 +567,6 @@ void RegistryStore::set_alias(const std::string& name, const std::string& alias,
   s.bind(1, name).bind(2, alias).bind(3, version).step();
   append_audit(*db_, {name, version, "alias_set", from, alias, ""}, change);
   append_outbox(*db_, "alias_set", {{"name", name}, {"alias", alias}, {"version", version}});
-  tx.commit();
 }
 
 void RegistryStore::delete_alias(const std::string& name, const std::string& alias, const Change& change) {
@@ -554,6 +692,7 @@ OutboxCounts RegistryStore::outbox_counts() {
     if (status == "pending") counts.pending = n;
     if (status == "failed") counts.failed = n;
     if (status == "done") counts.done = n;
+    if (status == "skipped") counts.skipped = n;
   }
   return counts;
 }
@@ -601,6 +740,28 @@ void RegistryStore::retry_outbox(std::int64_t id) {
   tx.commit();
 }
 
+void RegistryStore::skip_outbox(std::int64_t id, const std::string& reason) {
+  sqlite::Transaction tx(*db_);
+  Statement find(*db_, "SELECT status FROM outbox WHERE id = ?1");
+  find.bind(1, id);
+  if (!find.step()) {
+    throw Error(ErrorCode::not_found, fmt::format("no mirror event {}", id),
+                "run `mlops mirror status` to list the pending and failed events");
+  }
+  const std::string status = find.column_text(0);
+  if (status != "failed" && status != "pending") {
+    throw Error(ErrorCode::conflict, fmt::format("mirror event {} is {}: there is nothing to skip", id, status),
+                "only pending and failed events can be skipped");
+  }
+  update_outbox(*db_, id, "skipped", &reason, false);
+  tx.commit();
+}
+
+void RegistryStore::forget_mirror_id(const std::string& kind, const std::string& local_id) {
+  Statement s(*db_, "DELETE FROM mirror_ids WHERE kind = ?1 AND local_id = ?2");
+  s.bind(1, kind).bind(2, local_id).step();
+}
+
 std::optional<std::string> RegistryStore::mirror_id(const std::string& kind, const std::string& local_id) {
   Statement s(*db_, "SELECT remote_id FROM mirror_ids WHERE kind = ?1 AND local_id = ?2");
   s.bind(1, kind).bind(2, local_id);
@@ -617,6 +778,12 @@ std::string RegistryStore::registry_id() {
   Statement s(*db_, "SELECT value FROM meta WHERE key = 'registry_id'");
   if (!s.step()) throw Error(ErrorCode::corrupt, fmt::format("{} has no registry_id", db_->path()));
   return s.column_text(0);
+}
+
+std::unique_ptr<RegistryStore> open_for_reading(const std::string& path) {
+  std::error_code ec;
+  const bool exists = path != ":memory:" && std::filesystem::exists(path, ec);
+  return std::make_unique<RegistryStore>(path, exists ? RegistryStore::Mode::read_only : RegistryStore::Mode::read_write);
 }
 
 }  // namespace mlops::registry

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-namespace mlops::sqlite { class Database; }
+namespace mlops::sqlite { class Database; enum class Access; }
 
 namespace mlops::registry {
 
@@ -82,6 +82,10 @@ struct NewVersion {
   std::string description;
   std::map<std::string, std::string> tags;
   std::string gate;  // the accuracy gate's result, recorded in the audit log ("" if none)
+  // Also moved to this stage / given this alias, in the same transaction as the version.
+  std::optional<Stage> stage;
+  bool archive_existing = false;
+  std::string alias;
 };
 
 // Who changes the registry and why: recorded in the audit log.
@@ -107,7 +111,7 @@ struct OutboxEvent {
   std::int64_t id = 0;
   std::string kind;
   std::string payload;  // JSON
-  std::string status;   // pending, done, failed
+  std::string status;   // pending, done, failed, skipped
   int attempts = 0;
   std::string last_error;
   std::int64_t created_at = 0;
@@ -117,16 +121,27 @@ struct OutboxCounts {
   std::int64_t pending = 0;
   std::int64_t failed = 0;
   std::int64_t done = 0;
+  std::int64_t skipped = 0;
 };
 
 // One connection to the registry database. Every change is one transaction that also
 // appends its audit row and its outbox event. Safe across processes (WAL, BEGIN IMMEDIATE,
 // busy timeout); not thread-safe: one store per thread.
+//
+// Paths inside the database's folder (MLOPS_HOME) are stored relative to it and handed out
+// absolute, so the folder can be moved or copied whole.
 class RegistryStore {
  public:
-  // Opens (creating and migrating) the database; ":memory:" for tests. Throws Error{io} or
-  // Error{corrupt}.
-  explicit RegistryStore(const std::string& path);
+  enum class Mode {
+    // Creates and migrates the database; marks FAILED the RUNNING runs whose process has
+    // died (removing their half-written temp files).
+    read_write,
+    // For commands that only look: never writes (works on a read-only mount). Throws
+    // Error{not_found} when there is no registry yet.
+    read_only,
+  };
+  // ":memory:" for tests. Throws Error{io} or Error{corrupt}.
+  explicit RegistryStore(const std::string& path, Mode mode = Mode::read_write);
   ~RegistryStore();
   RegistryStore(const RegistryStore&) = delete;
   RegistryStore& operator=(const RegistryStore&) = delete;
@@ -139,8 +154,9 @@ class RegistryStore {
   // Newest first; experiment "" = all.
   std::vector<Run> list_runs(const std::string& experiment = "", int limit = 100);
 
-  // Creates the registered model on first use and the next version (1, 2, ...), atomic
-  // across processes. Error{not_found} if run_id is set but unknown.
+  // Creates the registered model on first use and the next version (1, 2, ...), with its
+  // stage and alias when asked, in one transaction, atomic across processes.
+  // Error{not_found} if run_id is set but unknown.
   ModelVersion register_version(const NewVersion& v, const Change& change = {});
   // Records a registration refused by the accuracy gate (no version is created).
   void record_refusal(const std::string& name, const std::string& gate, const Change& change = {});
@@ -181,14 +197,34 @@ class RegistryStore {
   void mark_outbox_attempt_failed(std::int64_t id, const std::string& error);
   void mark_outbox_failed(std::int64_t id, const std::string& error);
   void retry_outbox(std::int64_t id);
+  // Gives up on a failed or pending event for good (status skipped, with the reason).
+  void skip_outbox(std::int64_t id, const std::string& reason);
   // The MLflow name of a mirrored local object (kind: experiment, run, version, ...).
   std::optional<std::string> mirror_id(const std::string& kind, const std::string& local_id);
   void set_mirror_id(const std::string& kind, const std::string& local_id, const std::string& remote_id);
+  void forget_mirror_id(const std::string& kind, const std::string& local_id);
   // A random id made when the registry was created; tags its objects in MLflow.
   std::string registry_id();
 
+  // A path as stored (relative to the registry's folder) made absolute, and back.
+  std::string absolute_path(const std::string& stored) const;
+  std::string stored_path(const std::string& path) const;
+
+  // RUNNING runs whose process is gone: marked FAILED (mirrored as such). Returns their ids.
+  std::vector<std::string> fail_abandoned_runs();
+
  private:
+  // The bodies of set_stage and set_alias, inside the caller's transaction.
+  void set_stage_locked(const std::string& name, std::int64_t version, Stage stage, bool archive_existing,
+                        const Change& change);
+  void set_alias_locked(const std::string& name, const std::string& alias, std::int64_t version, const Change& change);
+
   std::unique_ptr<sqlite::Database> db_;
+  std::string home_;  // the database's folder with a trailing '/'; "" for :memory:
 };
+
+// For commands that only look: the registry opened read-only when it exists, else a new
+// empty one (a fresh project reads as empty rather than failing).
+std::unique_ptr<RegistryStore> open_for_reading(const std::string& path);
 
 }  // namespace mlops::registry

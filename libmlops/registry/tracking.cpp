@@ -75,17 +75,19 @@ RegisterOutcome register_artifact(RegistryStore& store, const std::string& artif
     store.finish_run(run_id, {"FINISHED", {}, metrics_of(artifact), {}, stored, sha256_hex(text)});
   }
   const std::string tag = options.version_tag.empty() ? artifact.model_version : options.version_tag;
-  ModelVersion version = store.register_version(
-      {options.name, run_id, stored, sha256_hex(text), tag, options.description, {}, out.gate}, options.change);
-  if (options.stage) {
-    version = store.set_stage(options.name, version.version, *options.stage, options.archive_existing, options.change);
-  }
-  if (!options.alias.empty()) {
-    store.set_alias(options.name, options.alias, version.version, options.change);
-    version = store.get_version(options.name, version.version);
-  }
+  NewVersion v;
+  v.name = options.name;
+  v.run_id = run_id;
+  v.source = stored;
+  v.artifact_sha256 = sha256_hex(text);
+  v.version_tag = tag;
+  v.description = options.description;
+  v.gate = out.gate;
+  v.stage = options.stage;
+  v.archive_existing = options.archive_existing;
+  v.alias = options.alias;
   out.registered = true;
-  out.version = std::move(version);
+  out.version = store.register_version(v, options.change);
   return out;
 }
 

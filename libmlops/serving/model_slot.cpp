@@ -35,8 +35,7 @@ bool model_changed(const LoadedModel& loaded, const ModelSources& sources) {
   if (registry::parse_model_uri(loaded.uri).kind == registry::ModelUri::Kind::file) {
     return sha256_file(loaded.uri) != loaded.artifact.sha256;
   }
-  registry::RegistryStore store(sources.db_path);
-  const registry::ResolvedModel now = registry::resolve_model_uri(store, loaded.uri);
+  const registry::ResolvedModel now = registry::resolve_model_uri(*registry::open_for_reading(sources.db_path), loaded.uri);
   return now.version != loaded.registry_version || now.sha256 != loaded.artifact.sha256;
 }
 

@@ -101,7 +101,7 @@ void ServiceState::publish_mirror_backlog() {
   std::error_code ec;
   if (!std::filesystem::exists(options.db_path, ec)) return;
   try {
-    registry::RegistryStore store(options.db_path);
+    registry::RegistryStore store(options.db_path, registry::RegistryStore::Mode::read_only);
     metrics.set_gauge("mlflow_mirror_pending_events", "Registry changes waiting to be mirrored to MLflow",
                       static_cast<double>(store.outbox_counts().pending));
   } catch (const Error& e) {

@@ -19,6 +19,15 @@ namespace {
     throw Error(ErrorCode::unavailable, fmt::format("{}: database is busy ({})", what, detail),
                 "another process holds the database lock; try again");
   }
+  if (primary == SQLITE_FULL) {
+    throw Error(ErrorCode::io, fmt::format("{}: the disk is full ({})", what, detail),
+                "free some space on the disk that holds it and run the command again; the change was rolled back, "
+                "nothing was half-written");
+  }
+  if (primary == SQLITE_READONLY) {
+    throw Error(ErrorCode::io, fmt::format("{}: the database is read-only ({})", what, detail),
+                "this command changes the registry: point MLOPS_HOME at a writable copy");
+  }
   if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) {
     throw Error(ErrorCode::corrupt, fmt::format("{}: {}", what, detail),
                 "the database file is damaged or not a SQLite database");
@@ -38,8 +47,56 @@ void configure_sqlite_once() {
 }
 }  // namespace
 
-Database::Database(const std::string& path, int busy_timeout_ms) : path_(path) {
+namespace {
+sqlite3* open_connection(const std::string& name, int flags) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(name.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc == SQLITE_OK) return db;
+  const std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  sqlite3_close(db);
+  throw Error(ErrorCode::io, fmt::format("cannot open database {}: {}", name, detail),
+              "check that the directory exists and is writable (setting MLOPS_HOME)");
+}
+
+// A file path as the path of a file: URI ('%', '?' and '#' escaped).
+std::string uri_path(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Whether a read works on this connection: a WAL database in a folder this process cannot
+// write fails here (it cannot make the -shm file), not at open.
+bool can_read(sqlite3* db) {
+  return sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+}  // namespace
+
+Database::Database(const std::string& path, int busy_timeout_ms, Access access) : path_(path) {
   configure_sqlite_once();
+  if (access == Access::read_only) {
+    std::error_code ec;
+    if (path != ":memory:" && !std::filesystem::exists(path, ec)) {
+      throw Error(ErrorCode::not_found, fmt::format("no database at {}", path),
+                  "nothing has been recorded there yet: check MLOPS_HOME, or train with --register first");
+    }
+    db_ = open_connection(path, SQLITE_OPEN_READONLY);
+    if (!can_read(db_)) {
+      // A read-only mount: nobody can be writing, so the file may be read as immutable.
+      sqlite3_close(db_);
+      db_ = open_connection(
+          "file:" + uri_path(path) + "?mode=ro&immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+    }
+    sqlite3_busy_timeout(db_, busy_timeout_ms);
+    sqlite3_extended_result_codes(db_, 1);
+    return;
+  }
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   std::error_code ec;
   if (path != ":memory:" && !parent.empty()) std::filesystem::create_directories(parent, ec);
@@ -47,16 +104,7 @@ Database::Database(const std::string& path, int busy_timeout_ms) : path_(path) {
     throw Error(ErrorCode::io, fmt::format("cannot create directory {}: {}", parent.string(), ec.message()),
                 "set MLOPS_HOME (or --home) to a writable directory");
   }
-  const int rc = sqlite3_open_v2(path.c_str(), &db_,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
-  if (rc != SQLITE_OK) {
-    const std::string detail = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw Error(ErrorCode::io, fmt::format("cannot open database {}: {}", path, detail),
-                "check that the directory exists and is writable (setting MLOPS_HOME)");
-  }
+  db_ = open_connection(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   sqlite3_busy_timeout(db_, busy_timeout_ms);
   sqlite3_extended_result_codes(db_, 1);
   try {

@@ -10,13 +10,18 @@ struct sqlite3_stmt;
 
 namespace mlops::sqlite {
 
+enum class Access {
+  read_write,  // creates the file and its directory if missing; WAL mode
+  read_only,   // never writes: the file must exist; works on a read-only mount too
+};
+
 // An open connection in WAL mode with a busy timeout, so that concurrent processes queue
 // instead of failing. Not thread-safe: one connection per thread.
 class Database {
  public:
-  // Opens (creating it and its directory if missing) the file at path; ":memory:" for
-  // tests. Throws Error{io}.
-  explicit Database(const std::string& path, int busy_timeout_ms = 30000);
+  // Opens the file at path; ":memory:" for tests. Throws Error{io}, or Error{not_found}
+  // for a read-only open of a missing file.
+  explicit Database(const std::string& path, int busy_timeout_ms = 30000, Access access = Access::read_write);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

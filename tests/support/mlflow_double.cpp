@@ -151,6 +151,7 @@ struct MlflowDouble::Impl {
     std::string id, name;
     std::int64_t created = 0;
     Tags tags;
+    std::string lifecycle = "active";
   };
   struct Metric {
     std::string key;
@@ -158,7 +159,7 @@ struct MlflowDouble::Impl {
     std::int64_t timestamp, step;
   };
   struct Run {
-    std::string id, experiment_id, name, user, status = "RUNNING";
+    std::string id, experiment_id, name, user, status = "RUNNING", lifecycle = "active";
     std::int64_t start = 0, end = 0;
     Tags params, tags;
     std::vector<Metric> metrics;  // the history; runs/get shows the latest per key
@@ -211,6 +212,14 @@ struct MlflowDouble::Impl {
     if (it == runs.end()) throw not_found(fmt::format("Run with id={} not found", id));
     return it->second;
   }
+  // Writes to a deleted run (or to a run of a deleted experiment) are refused.
+  Run& active_run(const std::string& id) {
+    Run& r = run(id);
+    if (r.lifecycle != "active") {
+      throw invalid(fmt::format("The run {} must be in the 'active' state. Current state is {}.", r.id, r.lifecycle));
+    }
+    return r;
+  }
   Model& model(const std::string& name) {
     auto it = models.find(name);
     if (it == models.end()) throw not_found(fmt::format("Registered Model with name={} not found", name));
@@ -235,14 +244,14 @@ struct MlflowDouble::Impl {
   }
   json experiment_json(const Experiment& e) const {
     json j = {{"experiment_id", e.id}, {"name", e.name}, {"artifact_location", "mlflow-artifacts:/" + e.id},
-              {"lifecycle_stage", "active"}, {"last_update_time", e.created}, {"creation_time", e.created}};
+              {"lifecycle_stage", e.lifecycle}, {"last_update_time", e.created}, {"creation_time", e.created}};
     if (!e.tags.empty()) j["tags"] = tag_list(e.tags);
     return j;
   }
   json run_info(const Run& r) const {
     json info = {{"run_uuid", r.id}, {"experiment_id", r.experiment_id}, {"run_name", r.name}, {"user_id", r.user},
                  {"status", r.status}, {"start_time", r.start}, {"artifact_uri", artifact_uri(r)},
-                 {"lifecycle_stage", "active"}, {"run_id", r.id}};
+                 {"lifecycle_stage", r.lifecycle}, {"run_id", r.id}};
     if (r.end) info["end_time"] = r.end;
     return info;
   }
@@ -334,7 +343,11 @@ struct MlflowDouble::Impl {
     }
     if (route == "runs/create" && method == "POST") {
       const std::string exp = body.contains("experiment_id") ? text_of(body["experiment_id"]) : "0";
-      if (!find_experiment(exp)) throw not_found(fmt::format("No Experiment with id={} exists", exp));
+      const Experiment* e = find_experiment(exp);
+      if (!e) throw not_found(fmt::format("No Experiment with id={} exists", exp));
+      if (e->lifecycle != "active") {
+        throw invalid(fmt::format("The experiment {} must be in the 'active' state. Current state is {}.", exp, e->lifecycle));
+      }
       Run r;
       r.id = random_hex(rng);
       r.experiment_id = exp;
@@ -353,9 +366,11 @@ struct MlflowDouble::Impl {
         for (const json& id : body["experiment_ids"]) ids.push_back(text_of(id));
       }
       const std::vector<Clause> clauses = parse_filter(body.value("filter", ""));
+      const std::string view = body.contains("run_view_type") ? text_of(body["run_view_type"]) : "ACTIVE_ONLY";
       std::vector<const Run*> hits;
       for (const auto& [id, r] : runs) {
         if (std::find(ids.begin(), ids.end(), r.experiment_id) == ids.end()) continue;
+        if (view != "ALL" && (r.lifecycle == "active") != (view == "ACTIVE_ONLY")) continue;
         const bool match = std::all_of(clauses.begin(), clauses.end(), [&](const Clause& c) {
           const Tags& source = c.entity == "tags" ? r.tags : r.params;
           if (c.entity == "attribute") return c.key == "run_name" ? r.name == c.value : c.key == "status" && r.status == c.value;
@@ -372,7 +387,7 @@ struct MlflowDouble::Impl {
       return out;
     }
     if (route == "runs/log-batch" && method == "POST") {
-      Run& r = run(required(body, "run_id"));
+      Run& r = active_run(required(body, "run_id"));
       const json params = body.value("params", json::array());
       const json metrics = body.value("metrics", json::array());
       const json tags = body.value("tags", json::array());
@@ -426,7 +441,7 @@ struct MlflowDouble::Impl {
       return json::object();
     }
     if (route == "runs/update" && method == "POST") {
-      Run& r = run(required(body, "run_id"));
+      Run& r = active_run(required(body, "run_id"));
       const std::string status = body.value("status", "");
       if (status == "RUNNING" || status == "SCHEDULED" || status == "FINISHED" || status == "FAILED" || status == "KILLED") {
         r.status = status;  // an unknown status is ignored, as MLflow does
@@ -434,6 +449,40 @@ struct MlflowDouble::Impl {
       if (body.contains("end_time")) r.end = std::stoll(text_of(body["end_time"]));
       if (body.contains("run_name")) r.name = body["run_name"].get<std::string>();
       return {{"run_info", run_info(r)}};
+    }
+    if ((route == "experiments/delete" || route == "experiments/restore") && method == "POST") {
+      const std::string id = required(body, "experiment_id");
+      Experiment* e = find_experiment(id);
+      const bool deleting = route == "experiments/delete";
+      // As MLflow: an experiment that is not in the state the call starts from "does not exist".
+      if (!e || (e->lifecycle == "active") != deleting) throw not_found(fmt::format("No Experiment with id={} exists", id));
+      if (deleting && id == "0") throw invalid("Cannot delete the default experiment '0'. This is an internally reserved experiment.");
+      e->lifecycle = deleting ? "deleted" : "active";
+      for (auto& [rid, r] : runs) {
+        if (r.experiment_id == id) r.lifecycle = e->lifecycle;  // its runs go and come back with it
+      }
+      return json::object();
+    }
+    if ((route == "runs/delete" || route == "runs/restore") && method == "POST") {
+      run(required(body, "run_id")).lifecycle = route == "runs/delete" ? "deleted" : "active";
+      return json::object();
+    }
+    if (route == "model-versions/delete" && method == "DELETE") {
+      const std::string name = required(body, "name");
+      Version& v = version(name, json(required(body, "version")));
+      models[name].versions.erase(std::stoi(v.version));  // its aliases stay, dangling, as in MLflow 2.9
+      return json::object();
+    }
+    if (route == "registered-models/delete" && method == "DELETE") {
+      models.erase(model(required(body, "name")).name);
+      return json::object();
+    }
+    if (route == "registered-models/set-tag" && method == "POST") {
+      Model& m = model(required(body, "name"));
+      const std::string key = required(body, "key");
+      check_key(key, "tag");
+      m.tags[key] = text_of(body.value("value", json("")));
+      return json::object();
     }
     if (route == "registered-models/create" && method == "POST") {
       const std::string name = required(body, "name");
@@ -538,6 +587,7 @@ struct MlflowDouble::Impl {
     if (route == "registered-models/alias") {
       const std::string name = required(body, "name");
       const std::string alias = required(body, "alias");
+      if (method == "POST") version(name, json(required(body, "version")));  // MLflow looks the version up first
       Model& m = model(name);
       if (method == "POST") {
         const bool ok = std::all_of(alias.begin(), alias.end(), [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
@@ -558,7 +608,7 @@ struct MlflowDouble::Impl {
       if (method == "GET") {
         auto it = m.aliases.find(alias);
         if (it == m.aliases.end()) throw invalid(fmt::format("Registered model alias {} not found.", alias));
-        return {{"model_version", version_json(m.versions.at(std::stoi(it->second)), true)}};
+        return {{"model_version", version_json(version(name, json(it->second)), true)}};
       }
       if (method == "DELETE") {
         m.aliases.erase(alias);
@@ -605,7 +655,9 @@ struct MlflowDouble::Impl {
         "experiments/get-by-name", "experiments/get", "experiments/create", "runs/create", "runs/get", "runs/search",
         "runs/log-batch", "runs/update", "registered-models/create", "registered-models/get", "model-versions/create",
         "model-versions/get", "model-versions/get-download-uri", "model-versions/search", "model-versions/transition-stage",
-        "registered-models/alias", "model-versions/set-tag", "registered-models/get-latest-versions"};
+        "registered-models/alias", "model-versions/set-tag", "registered-models/get-latest-versions",
+        "experiments/delete", "experiments/restore", "runs/delete", "runs/restore", "model-versions/delete",
+        "registered-models/delete", "registered-models/set-tag"};
     return std::find(routes.begin(), routes.end(), route) != routes.end();
   }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <string_view>
 #include <vector>
 
@@ -131,6 +132,27 @@ CREATE TABLE meta (
 ) WITHOUT ROWID;
 INSERT INTO meta(key, value) VALUES ('registry_id', lower(hex(randomblob(8))));
 )sql",
+    R"sql(
+-- The process that runs a RUNNING run (boot id, pid, start time), so that a run whose
+-- process died without finishing it can be told from one still running.
+ALTER TABLE runs ADD COLUMN owner TEXT;
+-- An event can be skipped on purpose (`mlops mirror skip`), e.g. when its object was
+-- deleted in MLflow and should stay deleted.
+CREATE TABLE outbox_v3 (
+  id          INTEGER PRIMARY KEY,
+  kind        TEXT NOT NULL,
+  payload     TEXT NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed', 'skipped')),
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  last_error  TEXT,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+INSERT INTO outbox_v3 SELECT id, kind, payload, status, attempts, last_error, created_at, updated_at FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v3 RENAME TO outbox;
+CREATE INDEX outbox_by_status ON outbox(status, id);
+)sql",
 };
 
 int read_user_version(sqlite::Database& db) {
@@ -154,6 +176,16 @@ void migrate(sqlite::Database& db) {
                 "upgrade mlops, or point MLOPS_HOME at another directory");
   }
   for (int v = current; v < schema_version(); ++v) db.exec(kMigrations[static_cast<std::size_t>(v)]);
+  if (current < 3 && db.path() != ":memory:") {
+    // From version 3 on, paths inside the registry's folder are stored relative to it, so
+    // the folder can be moved or copied. Older registries stored them absolute.
+    const std::string home = std::filesystem::absolute(db.path()).parent_path().lexically_normal().string() + "/";
+    for (const char* sql : {"UPDATE model_versions SET source = substr(source, length(?1) + 1) WHERE substr(source, 1, length(?1)) = ?1",
+                            "UPDATE runs SET artifact_path = substr(artifact_path, length(?1) + 1) WHERE substr(artifact_path, 1, length(?1)) = ?1"}) {
+      sqlite::Statement s(db, sql);
+      s.bind(1, home).step();
+    }
+  }
   db.exec(fmt::format("PRAGMA user_version = {}", schema_version()));
   tx.commit();
 }

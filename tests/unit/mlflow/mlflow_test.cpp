@@ -50,7 +50,7 @@ struct LocalRegistry {
     const registry::Run run = store.create_run({"churn", "train-1", {{"C", "0.1"}}, {{"model_version", "v1.0.0"}}});
     store.finish_run(run.id, {"FINISHED", {{"n_samples", "1000"}}, {{"accuracy", 0.9}}, {}, artifact,
                               sha256_hex(read_file(artifact))});
-    store.register_version({name, run.id, artifact, sha256_hex(read_file(artifact)), "v1.0.0", "", {}, ""});
+    store.register_version({name, run.id, artifact, sha256_hex(read_file(artifact)), "v1.0.0", "", {}, "", {}, false, ""});
   }
 };
 
@@ -165,12 +165,12 @@ TEST_SUITE("unit/mlflow") {
     local.store.set_alias("churn-model", "champion", 1);
     double_.hold_after("model-versions/create");  // MLflow creates the version, the answer never comes
     mlflow::Client slow(connection(double_.url(), 0, 0.5));
-    const mlflow::DrainReport first = mlflow::drain(local.store, slow);
+    const mlflow::DrainReport first = mlflow::drain(local.store, slow, {});
     CHECK(first.stopped_by.find("did not answer") != std::string::npos);
     CHECK(first.pending == 2);  // the version and its alias
     double_.clear_faults();
     mlflow::Client client(connection(double_.url()));
-    const mlflow::DrainReport second = mlflow::drain(local.store, client);
+    const mlflow::DrainReport second = mlflow::drain(local.store, client, {});
     CHECK(second.stopped_by.empty());
     CHECK(second.pending == 0);
     const json models = double_.state()["models"];
@@ -179,7 +179,7 @@ TEST_SUITE("unit/mlflow") {
     CHECK(models[0]["aliases"]["champion"] == "1");
     CHECK(double_.calls("model-versions/create") == 1);
     // Draining again sends nothing.
-    CHECK(mlflow::drain(local.store, client).events.empty());
+    CHECK(mlflow::drain(local.store, client, {}).events.empty());
   }
 
   TEST_CASE("a permanently refused event blocks its model's later events, not other models'") {
@@ -192,7 +192,7 @@ TEST_SUITE("unit/mlflow") {
     local.store.set_version_tag("a", 1, "owner", "ana");
     local.store.set_alias("b", "champion", 1);
     mlflow::Client client(connection(double_.url()));
-    const mlflow::DrainReport r = mlflow::drain(local.store, client);
+    const mlflow::DrainReport r = mlflow::drain(local.store, client, {});
     CHECK(r.failed == 1);
     CHECK(r.blocked == 1);  // a's tag waits behind a's alias
     CHECK(r.stopped_by.empty());
@@ -208,7 +208,7 @@ TEST_SUITE("unit/mlflow") {
     double_.clear_faults();
     local.store.retry_outbox(failed[0].id);
     CHECK(test::error_code_of([&] { local.store.retry_outbox(failed[0].id); }) == ErrorCode::not_found);  // pending now
-    const mlflow::DrainReport again = mlflow::drain(local.store, client);
+    const mlflow::DrainReport again = mlflow::drain(local.store, client, {});
     CHECK(again.done == 2);
     CHECK(again.pending == 0);
     state = double_.state();

@@ -11,7 +11,7 @@ using namespace mlops::registry;
 
 namespace {
 NewVersion version_of(const std::string& name, const std::string& tag = "v1") {
-  return {name, "", "/artifacts/x/model.json", "aa", tag, "", {}, ""};
+  return {name, "", "/artifacts/x/model.json", "aa", tag, "", {}, "", {}, false, ""};
 }
 std::vector<std::string> outbox_kinds(RegistryStore& store) {
   std::vector<std::string> kinds;
@@ -54,7 +54,7 @@ TEST_SUITE("unit/registry/RegistryStore") {
     CHECK(store.list_runs("exp").size() == 1);
     CHECK(store.list_runs("other").empty());
     CHECK(test::error_code_of([&] { store.get_run("zzzzzz"); }) == ErrorCode::not_found);
-    CHECK(test::error_code_of([&] { store.register_version({"m", "nope", "s", "a", "t", "", {}, ""}); }) ==
+    CHECK(test::error_code_of([&] { store.register_version({"m", "nope", "s", "a", "t", "", {}, "", {}, false, ""}); }) ==
           ErrorCode::not_found);
   }
   TEST_CASE("promoting to Production moves the production alias; archive_existing archives the rest") {
@@ -123,7 +123,7 @@ TEST_SUITE("unit/registry/RegistryStore") {
     RegistryStore store(":memory:");
     const Run run = store.create_run({});
     store.finish_run(run.id, {});
-    store.register_version({"churn", run.id, "s", "a", "v1", "", {}, ""});
+    store.register_version({"churn", run.id, "s", "a", "v1", "", {}, "", {}, false, ""});
     store.set_stage("churn", 1, Stage::staging, false);
     store.set_alias("churn", "champion", 1);
     store.delete_alias("churn", "champion");
