@@ -23,6 +23,7 @@ struct MirrorOptions {
   std::vector<std::int64_t> skip_ids;
   std::string skip_reason;
   std::vector<std::string> adopt;
+  bool repair = false;
 };
 
 mlflow::Connection required_connection(const config::Settings& s) {
@@ -193,6 +194,33 @@ int skip(const MirrorOptions& opt, Context& ctx, registry::RegistryStore& store)
   return kExitOk;
 }
 
+int verify(const MirrorOptions& opt, Context& ctx, registry::RegistryStore& store, mlflow::Client& client) {
+  const registry::OutboxCounts counts = store.outbox_counts();
+  if (counts.pending > 0 || counts.failed > 0) {
+    throw Error(ErrorCode::conflict,
+                fmt::format("{} change(s) are pending and {} failed: MLflow is expected to differ until they are sent",
+                            counts.pending, counts.failed),
+                "run `mlops mirror` first (and see `mlops mirror status` for failed ones)");
+  }
+  const mlflow::VerifyReport r = mlflow::verify(store, client, mlflow::drain_options(ctx.settings), opt.repair);
+  const std::size_t left = r.differences.size() - static_cast<std::size_t>(r.repaired);
+  if (ctx.json) {
+    print_json({{"tracking_uri", client.tracking_uri()}, {"differences", r.differences}, {"repaired", r.repaired},
+                {"in_sync", left == 0}});
+  } else {
+    for (const std::string& d : r.differences) print("  " + d + "\n");
+    if (r.differences.empty()) {
+      print(fmt::format("MLflow at {} matches the registry\n", client.tracking_uri()));
+    } else if (opt.repair) {
+      print(fmt::format("{} difference(s), {} repaired\n", r.differences.size(), r.repaired));
+    } else {
+      print(fmt::format("{} difference(s); `mlops mirror verify --repair` makes MLflow match the registry\n",
+                        r.differences.size()));
+    }
+  }
+  return left == 0 ? kExitOk : kExitFailure;
+}
+
 }  // namespace
 
 Command add_mirror_command(CLI::App& root, Globals& globals) {
@@ -207,7 +235,7 @@ Command add_mirror_command(CLI::App& root, Globals& globals) {
       "A model name another registry owns in MLflow is refused: set MLOPS_MLFLOW_MODEL_PREFIX, or --adopt it.\n"
       "Examples: mlops mirror            mlops mirror --watch\n"
       "          mlops mirror status     mlops mirror retry 42     mlops mirror skip 42 --reason 'deleted on purpose'\n"
-      "          mlops mirror --adopt ChurnPredictionModel");
+      "          mlops mirror --adopt ChurnPredictionModel     mlops mirror verify --repair");
   app->require_subcommand(0, 1);
   app->add_flag("--watch", opt->watch, "Keep sending new changes until Ctrl-C (with --json: one JSON line per event)");
   app->add_option("--interval", opt->interval, "With --watch: seconds between checks")->capture_default_str()->check(CLI::Range(0.05, 3600.0));
@@ -225,6 +253,9 @@ Command add_mirror_command(CLI::App& root, Globals& globals) {
   skip_cmd->add_option("ID", opt->skip_ids, "Event ids from `mlops mirror status`")->required();
   skip_cmd->add_option("--reason", opt->skip_reason, "Why: shown by `mlops mirror status`");
   add_json_flag(skip_cmd, globals);
+  CLI::App* verify_cmd = app->add_subcommand("verify", "Compare MLflow with the registry: runs, versions, stages, aliases");
+  verify_cmd->add_flag("--repair", opt->repair, "Make MLflow match: recreate deleted versions, set stages and aliases");
+  add_json_flag(verify_cmd, globals);
   return {app, [=](Context& ctx) {
             if (status_cmd->parsed()) {
               return status(ctx, *registry::open_for_reading(ctx.settings.db_path()));
@@ -235,6 +266,10 @@ Command add_mirror_command(CLI::App& root, Globals& globals) {
             const std::string prefix = ctx.settings.get("MLOPS_MLFLOW_MODEL_PREFIX");
             for (const std::string& name : opt->adopt) store.set_mirror_id("adopted_model", prefix + name, "adopted");
             mlflow::Client client(required_connection(ctx.settings));
+            if (verify_cmd->parsed()) {
+              const auto lock = wait_for_lock(ctx, 60, nullptr);
+              return verify(*opt, ctx, store, client);
+            }
             if (opt->watch) return watch(*opt, ctx, store, client);
             const auto lock = wait_for_lock(ctx, 60, nullptr);
             return drain_once(ctx, store, client);

@@ -28,6 +28,16 @@ std::string read_file(const std::string& path) {
   return content.str();
 }
 
+namespace {
+// What a failed write means for the person at the keyboard.
+Error write_error(const std::string& path, int err) {
+  std::string hint;
+  if (err == ENOSPC || err == EDQUOT) hint = "the disk is full: free some space and run the command again (the old file, if any, is untouched)";
+  if (err == EROFS || err == EACCES || err == EPERM) hint = "the folder is not writable: choose a writable one (e.g. MLOPS_HOME, --output)";
+  return Error(ErrorCode::io, fmt::format("cannot write {}: {}", path, std::strerror(err)), hint);
+}
+}  // namespace
+
 void write_file_atomic(const std::string& path, const std::string& content) {
   namespace fs = std::filesystem;
   const fs::path target(path);
@@ -40,9 +50,7 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   }
   std::string temp = path + ".tmp-XXXXXX";
   const int fd = ::mkstemp(temp.data());
-  if (fd < 0) {
-    throw Error(ErrorCode::io, fmt::format("cannot write {}: {}", path, std::strerror(errno)));
-  }
+  if (fd < 0) throw write_error(path, errno);
   const char* data = content.data();
   std::size_t left = content.size();
   bool ok = true;
@@ -61,7 +69,7 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
     const int err = ok ? errno : saved;
     ::unlink(temp.c_str());
-    throw Error(ErrorCode::io, fmt::format("cannot write {}: {}", path, std::strerror(err)));
+    throw write_error(path, err);
   }
 }
 

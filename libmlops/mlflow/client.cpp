@@ -274,9 +274,19 @@ bool Client::ensure_registered_model(const std::string& name, const std::string&
   }
 }
 
-Tags Client::registered_model_tags(const std::string& name) {
+RegisteredModel Client::get_registered_model(const std::string& name) {
   const json model = get(kApi + "registered-models/get?name=" + http::url_encode(name))["registered_model"];
-  return tags_of(model.value("tags", json::array()));
+  RegisteredModel out{model.value("name", name), tags_of(model.value("tags", json::array())), {}};
+  for (const json& a : model.value("aliases", json::array())) out.aliases[a.value("alias", "")] = a.value("version", "");
+  return out;
+}
+
+std::vector<ModelVersion> Client::list_versions(const std::string& name) {
+  const std::string filter = fmt::format("name='{}'", filter_value(name));
+  const json found = get(kApi + "model-versions/search?filter=" + http::url_encode(filter) + "&max_results=10000");
+  std::vector<ModelVersion> out;
+  for (const json& v : found.value("model_versions", json::array())) out.push_back(version_of(v));
+  return out;
 }
 
 void Client::set_registered_model_tag(const std::string& name, const std::string& key, const std::string& value) {

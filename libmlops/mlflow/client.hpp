@@ -57,6 +57,12 @@ struct RunInfo {
   std::string lifecycle_stage = "active";  // or "deleted"
 };
 
+struct RegisteredModel {
+  std::string name;
+  Tags tags;
+  std::map<std::string, std::string> aliases;  // alias -> version (MLflow 2.9 keeps an alias of a deleted version)
+};
+
 struct ModelVersion {
   std::string name;
   std::string version;  // MLflow sends versions as strings
@@ -98,7 +104,9 @@ class Client {
 
   // Model registry. ensure_registered_model: false when it existed already.
   bool ensure_registered_model(const std::string& name, const std::string& description, const Tags& tags);
-  Tags registered_model_tags(const std::string& name);
+  RegisteredModel get_registered_model(const std::string& name);
+  // Every version of the model (model-versions/search; deleted ones are gone).
+  std::vector<ModelVersion> list_versions(const std::string& name);
   void set_registered_model_tag(const std::string& name, const std::string& key, const std::string& value);
   ModelVersion create_model_version(const std::string& name, const std::string& source, const std::string& run_id,
                                     const std::string& description, const Tags& tags);

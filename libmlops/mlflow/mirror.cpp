@@ -115,6 +115,106 @@ class Mirror {
                 "this registry was written by a newer mlops; upgrade mlops to mirror it");
   }
 
+  // Compares every mirrored run, version, stage and alias with MLflow; with `repair`, makes
+  // MLflow match (versions made again, stages and aliases set, runs restored and finished).
+  void verify(VerifyReport& report, bool repair) {
+    const auto differ = [&](std::string what, bool repaired) {
+      report.differences.push_back(std::move(what));
+      if (repaired) ++report.repaired;
+    };
+    for (const registry::Run& run : store_.list_runs("", 1'000'000)) {
+      const auto id = store_.mirror_id("run", run.id);
+      if (!id) {
+        differ(fmt::format("run {} is not in MLflow", run.id), false);
+        continue;
+      }
+      const RunInfo remote = client_.get_run(*id);
+      if (remote.lifecycle_stage == "deleted") {
+        if (repair) {
+          reactivate_experiment(remote.experiment_id, "its run " + *id);
+          if (client_.get_run(*id).lifecycle_stage == "deleted") client_.restore_run(*id);
+        }
+        differ(fmt::format("run {} (MLflow {}) is deleted in MLflow", run.id, *id), repair);
+      }
+      if (remote.status != run.status) {
+        if (repair && run.end_time) client_.update_run(*id, run.status, *run.end_time);
+        differ(fmt::format("run {} is {} here but {} in MLflow", run.id, run.status, remote.status), repair && run.end_time);
+      }
+    }
+    for (const registry::RegisteredModel& model : store_.list_models()) {
+      const std::string name = remote_name(model.name);
+      std::map<std::int64_t, std::string> numbers;  // local version -> MLflow's
+      for (const registry::ModelVersion& local : store_.list_versions(model.name)) {
+        const std::string key = version_key(json{{"name", model.name}, {"version", local.version}});
+        const std::string origin = fmt::format("{}/version/{}/{}", registry_id_, model.name, local.version);
+        const auto recorded = store_.mirror_id("version", key);
+        std::optional<ModelVersion> remote;
+        if (recorded) {
+          try {
+            remote = client_.get_version(name, *recorded);
+          } catch (const MlflowError& e) {
+            if (!is_deleted(e)) throw;
+          }
+          // The recorded number may name another version now (the model was made again).
+          if (remote && (!remote->tags.count(kOriginTag) || remote->tags.at(kOriginTag) != origin)) remote.reset();
+        }
+        if (!remote) remote = client_.find_version_by_tag(name, kOriginTag, origin);
+        if (remote && remote->version != recorded.value_or("")) {
+          if (repair) store_.set_mirror_id("version", key, remote->version);
+          differ(fmt::format("{} version {} is MLflow's {} version {}, recorded as {}", model.name, local.version, name,
+                             remote->version, recorded.value_or("nothing")),
+                 repair);
+        }
+        if (!remote) {
+          std::string made;
+          if (repair) made = recreate_version(model.name, local.version);
+          differ(fmt::format("{} version {} is not in MLflow{}", model.name, local.version,
+                             made.empty() ? "" : ", made again as version " + made),
+                 repair);
+          numbers[local.version] = made;
+          continue;
+        }
+        const std::string id = remote->version;
+        numbers[local.version] = id;
+        const std::string stage(registry::to_string(local.stage));
+        if (remote->current_stage != stage) {
+          if (repair) client_.transition_stage(name, id, stage, false);
+          differ(fmt::format("{} version {} is {} here but {} in MLflow", model.name, local.version, stage,
+                             remote->current_stage),
+                 repair);
+        }
+        const auto sha = remote->tags.find("mlops.sha256");
+        if (sha == remote->tags.end() || sha->second != local.artifact_sha256) {
+          differ(fmt::format("MLflow's {} version {} does not carry {} version {}'s sha256", name, id, model.name,
+                             local.version),
+                 false);
+        }
+      }
+      RegisteredModel remote_model;
+      try {
+        remote_model = client_.get_registered_model(name);
+      } catch (const MlflowError& e) {
+        if (!is_deleted(e)) throw;
+        differ(fmt::format("registered model {} is not in MLflow", name), false);
+        continue;
+      }
+      for (const auto& [alias, version] : model.aliases) {
+        const std::string want = numbers.count(version) ? numbers[version] : "";
+        const auto got = remote_model.aliases.find(alias);
+        if (want.empty() || (got != remote_model.aliases.end() && got->second == want)) continue;
+        if (repair) client_.set_alias(name, alias, want);
+        differ(fmt::format("{}@{} is version {} here (MLflow {}) but {} in MLflow", model.name, alias, version, want,
+                           got == remote_model.aliases.end() ? "missing" : "version " + got->second),
+               repair);
+      }
+      for (const auto& [alias, version] : remote_model.aliases) {
+        if (model.aliases.count(alias)) continue;
+        if (repair) client_.delete_alias(name, alias);
+        differ(fmt::format("{}@{} exists in MLflow (version {}) but not here", name, alias, version), repair);
+      }
+    }
+  }
+
  private:
   std::string remote_name(const std::string& local) const { return options_.model_prefix + local; }
   std::string version_key(const json& p) const {
@@ -185,8 +285,10 @@ class Mirror {
     auto id = store_.mirror_id("run", local);
     auto uri = store_.mirror_id("run_artifact_uri", local);
     if (!id || !uri) {
-      throw Error(ErrorCode::not_found, fmt::format("run {} is not in MLflow yet", local),
-                  "its run_created event has not been mirrored; see `mlops mirror status`");
+      // Events of a run go in order, so its run_created event was skipped.
+      if (!options_.recreate_deleted) throw DeletedInMlflow{fmt::format("run {} was never sent to MLflow", local)};
+      throw Error(ErrorCode::not_found, fmt::format("run {} is not in MLflow", local),
+                  "its run_created event was skipped; skip this event too (`mlops mirror skip ID`)");
     }
     return {*id, *uri};
   }
@@ -234,8 +336,13 @@ class Mirror {
   // `mlops mirror --adopt`, or a model nobody has put versions in yet.
   void claim_model(const std::string& local) {
     const std::string name = remote_name(local);
-    if (client_.ensure_registered_model(name, "", {{kOriginTag, registry_id_}})) return;
-    const Tags tags = client_.registered_model_tags(name);
+    if (client_.ensure_registered_model(name, "", {{kOriginTag, registry_id_}})) {
+      // A new model, or one deleted and made again: MLflow numbers its versions from 1 again,
+      // so the numbers recorded for the old one would name the wrong versions.
+      store_.forget_mirror_ids("version", name + "/");
+      return;
+    }
+    const Tags tags = client_.get_registered_model(name).tags;
     const auto owner = tags.find(kOriginTag);
     if (owner != tags.end() && owner->second == registry_id_) return;
     if (store_.mirror_id("adopted_model", name)) return;
@@ -284,21 +391,22 @@ class Mirror {
   // registry, with its current stage and aliases, and `apply` runs on the new one.
   std::string on_version(const json& p, const std::function<std::string(const std::string&)>& apply) {
     const std::string key = version_key(p);
+    // No number on record: its model was deleted in MLflow and made again since (events of a
+    // model go in order, so its create event was sent before this one).
     const auto known = store_.mirror_id("version", key);
-    if (!known) {
-      throw Error(ErrorCode::not_found, fmt::format("version {} is not in MLflow yet", key),
-                  "its model_version_created event has not been mirrored; see `mlops mirror status`");
-    }
-    try {
-      return apply(*known);
-    } catch (const MlflowError& e) {
-      if (!is_deleted(e)) throw;
-      if (!options_.recreate_deleted) {
-        throw DeletedInMlflow{fmt::format("MLflow version {} of {} was deleted", *known, remote_name(p.at("name")))};
+    if (known) {
+      try {
+        return apply(*known);
+      } catch (const MlflowError& e) {
+        if (!is_deleted(e)) throw;
       }
     }
+    const std::string gone = known ? "version " + *known : "its model";
+    if (!options_.recreate_deleted) {
+      throw DeletedInMlflow{fmt::format("{} of {} was deleted in MLflow", gone, remote_name(p.at("name")))};
+    }
     const std::string version = recreate_version(p.at("name"), p.at("version"));
-    return apply(version) + fmt::format(" (made again: MLflow's version {} was deleted)", *known);
+    return apply(version) + fmt::format(" (made again: {} was deleted in MLflow)", gone);
   }
 
   std::string recreate_version(const std::string& local_name, std::int64_t local_version) {
@@ -326,6 +434,12 @@ class Mirror {
 };
 
 }  // namespace
+
+VerifyReport verify(registry::RegistryStore& store, Client& client, const DrainOptions& options, bool repair) {
+  VerifyReport report;
+  Mirror(store, client, options).verify(report, repair);
+  return report;
+}
 
 namespace {
 

@@ -56,6 +56,18 @@ DrainOptions drain_options(const config::Settings& settings);
 DrainReport drain(registry::RegistryStore& store, Client& client, const DrainOptions& options,
                   const std::function<void(const EventOutcome&)>& on_event = {});
 
+// What `mirror verify` found: each difference between the registry and MLflow, in words.
+struct VerifyReport {
+  std::vector<std::string> differences;
+  int repaired = 0;  // how many of them repair fixed
+};
+
+// Compares every mirrored run (status, lifecycle), version (present, stage, sha256) and
+// alias with MLflow. With `repair`, makes MLflow match the registry: versions deleted there
+// made again, stages and aliases set (and aliases MLflow has beyond the registry's
+// removed), runs restored and their status set. Meant after a drain has emptied the outbox.
+VerifyReport verify(registry::RegistryStore& store, Client& client, const DrainOptions& options, bool repair);
+
 // For `mirror status`: the failed event each pending event waits for, by pending id.
 std::map<std::int64_t, std::int64_t> blocked_events(const std::vector<registry::OutboxEvent>& failed,
                                                     const std::vector<registry::OutboxEvent>& pending);

@@ -762,6 +762,11 @@ void RegistryStore::forget_mirror_id(const std::string& kind, const std::string&
   s.bind(1, kind).bind(2, local_id).step();
 }
 
+void RegistryStore::forget_mirror_ids(const std::string& kind, const std::string& local_id_prefix) {
+  Statement s(*db_, "DELETE FROM mirror_ids WHERE kind = ?1 AND substr(local_id, 1, length(?2)) = ?2");
+  s.bind(1, kind).bind(2, local_id_prefix).step();
+}
+
 std::optional<std::string> RegistryStore::mirror_id(const std::string& kind, const std::string& local_id) {
   Statement s(*db_, "SELECT remote_id FROM mirror_ids WHERE kind = ?1 AND local_id = ?2");
   s.bind(1, kind).bind(2, local_id);

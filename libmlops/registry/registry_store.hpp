@@ -203,6 +203,7 @@ class RegistryStore {
   std::optional<std::string> mirror_id(const std::string& kind, const std::string& local_id);
   void set_mirror_id(const std::string& kind, const std::string& local_id, const std::string& remote_id);
   void forget_mirror_id(const std::string& kind, const std::string& local_id);
+  void forget_mirror_ids(const std::string& kind, const std::string& local_id_prefix);
   // A random id made when the registry was created; tags its objects in MLflow.
   std::string registry_id();
 

@@ -69,8 +69,20 @@ RegisterOutcome register_artifact(RegistryStore& store, const std::string& artif
                                       {{"mlops.source", path}, {"model_version", artifact.model_version}}});
     run_id = run.id;
   }
-  const std::string text = read_file(path);
-  const std::string stored = store_artifact(artifacts_dir, run_id, text);
+  std::string text, stored;
+  try {
+    text = read_file(path);
+    stored = store_artifact(artifacts_dir, run_id, text);
+  } catch (...) {
+    if (!known) {
+      try {
+        store.finish_run(run_id, {"FAILED", {}, {}, {}, "", ""});
+      } catch (...) {
+        // A full disk may refuse this too; the next open marks the run FAILED then.
+      }
+    }
+    throw;
+  }
   if (!known) {
     store.finish_run(run_id, {"FINISHED", {}, metrics_of(artifact), {}, stored, sha256_hex(text)});
   }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <cerrno>
 #include <filesystem>
 
 #include "libmlops/core/error.hpp"
@@ -19,7 +20,8 @@ namespace {
     throw Error(ErrorCode::unavailable, fmt::format("{}: database is busy ({})", what, detail),
                 "another process holds the database lock; try again");
   }
-  if (primary == SQLITE_FULL) {
+  // A full disk shows as SQLITE_FULL, or as an I/O error whose errno says so (WAL, fsync).
+  if (primary == SQLITE_FULL || (primary == SQLITE_IOERR && db && sqlite3_system_errno(db) == ENOSPC)) {
     throw Error(ErrorCode::io, fmt::format("{}: the disk is full ({})", what, detail),
                 "free some space on the disk that holds it and run the command again; the change was rolled back, "
                 "nothing was half-written");
@@ -126,11 +128,8 @@ void Database::exec(std::string_view sql) {
   const std::string text(sql);
   char* message = nullptr;
   const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &message);
-  if (rc != SQLITE_OK) {
-    const std::string detail = message ? message : sqlite3_errstr(rc);
-    sqlite3_free(message);
-    fail(nullptr, rc, fmt::format("{} ({})", path_, detail));
-  }
+  sqlite3_free(message);  // sqlite3_errmsg(db_) holds the same text, read by fail()
+  if (rc != SQLITE_OK) fail(db_, rc, path_);
 }
 
 std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }

@@ -31,12 +31,14 @@ mkdir "$work/demo"
 DEMO_DIR="$work/demo" DEMO_PORT=$(free_port) make -C "$root" demo > "$work/demo.log" 2>&1 || { cat "$work/demo.log"; exit 1; }
 grep 'Done in' "$work/demo.log"
 
-start_mlflow_double "$build" "$work"
-
 for readme in README.md README.zh-TW.md; do
   echo "== $readme"
   dir="$work/${readme%.md}"
   mkdir "$dir"
+  # Each README is a learner's own project: its own registry and its own MLflow (a second
+  # registry's model of the same name would rightly be refused by a shared one).
+  [ -z "$double_pid" ] || { kill "$double_pid"; wait "$double_pid" 2>/dev/null || true; }
+  start_mlflow_double "$build" "$dir"
   for f in build tests rubric compose dashboards examples .env.example README.md README.zh-TW.md; do ln -s "$root/$f" "$dir/$f"; done
   port=$(free_port)
   {

@@ -151,6 +151,44 @@ TEST_SUITE("integration/crm_sync") {
     CHECK(p.scalar("SELECT COUNT(*) FROM customers WHERE segment = 'Unassigned'") == 0);
     CHECK(p.scalar("SELECT COUNT(*) FROM segment_history") == 1001);
   }
+
+  TEST_CASE("rollback leaves a customer changed by hand since the run (a conflict) unless --force") {
+    SyncProject p(300);
+    test::ServerProcess crm_service(p.home, {}, {}, {"crm", "--crm", p.crm, "serve"});
+    const std::string url = "http://127.0.0.1:" + std::to_string(crm_service.port());
+    const json run = p.sync({});
+    const std::string run_id = run["run_id"];
+    CHECK(p.scalar("SELECT COUNT(*) FROM customers WHERE segment_model_version = ''") == 0);
+    // Someone moves one customer by hand through the CRM's API after the run.
+    httplib::Client client("127.0.0.1", crm_service.port());
+    const auto manual = client.Post("/crm_segment_update", R"({"user_id":"CUST001","ai_segment":"VIP_Manual"})",
+                                    "application/json");
+    REQUIRE(manual);
+    REQUIRE(manual->status == 200);
+
+    auto r = p.run({"crm-sync", "--crm", url, "rollback", run_id, "--json"});
+    CHECK(r.exit_code == 1);
+    json report = json::parse(r.out);
+    CHECK(report["status"] == "ROLLBACK_CONFLICTS");
+    REQUIRE(report["conflicts"].size() == 1);
+    CHECK(report["conflicts"][0] == json({{"customer_id", "CUST001"}, {"segment", "VIP_Manual"}}));
+    CHECK(report["changed"] == 300);
+    CHECK(p.scalar("SELECT COUNT(*) FROM customers WHERE segment = 'VIP_Manual'") == 1);
+    CHECK(p.scalar("SELECT COUNT(*) FROM customers WHERE segment = 'Unassigned'") == 300);
+    // The stamp goes back with the segment: no restored customer names the rolled-back model.
+    CHECK(p.scalar("SELECT COUNT(*) FROM customers WHERE segment = 'Unassigned' AND segment_model_version != ''") == 0);
+    r = p.run({"crm-sync", "--crm", url, "rollback", run_id});
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.find("rollback " + run_id + " --force") != std::string::npos);
+
+    r = p.run({"crm-sync", "--crm", url, "rollback", run_id, "--force", "--json"});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    report = json::parse(r.out);
+    CHECK(report["status"] == "ROLLED_BACK");
+    CHECK(report["conflicts"].empty());
+    CHECK(p.scalar("SELECT COUNT(*) FROM customers WHERE segment = 'Unassigned'") == 301);
+    CHECK(p.run({"crm-sync", "--crm", url, "rollback", run_id}).exit_code == 1);  // nothing left to roll back
+  }
 }
 
 namespace {

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "libmlops/registry/registry_store.hpp"
@@ -28,6 +29,45 @@ TEST_SUITE("unit/registry/RegistryStore") {
     CHECK(store.register_version(version_of("fraud")).version == 1);
     CHECK(store.list_models().size() == 2);
     CHECK(store.find_model("churn")->latest_version == 2);
+  }
+  TEST_CASE("register with stage and alias is one transaction: a bad alias leaves no version behind") {
+    RegistryStore store(":memory:");
+    NewVersion v = version_of("churn");
+    v.stage = Stage::production;
+    v.alias = "v7";  // MLflow reserves v<number>: refused
+    CHECK(test::error_code_of([&] { store.register_version(v); }) == ErrorCode::invalid_input);
+    CHECK_FALSE(store.find_model("churn"));
+    CHECK(store.outbox("pending").empty());
+    v.alias = "champion";
+    const ModelVersion made = store.register_version(v);
+    CHECK(made.stage == Stage::production);
+    CHECK(made.aliases == std::vector<std::string>{"champion", "production"});
+    CHECK(outbox_kinds(store) ==
+          std::vector<std::string>{"registered_model_created", "model_version_created", "stage_transitioned", "alias_set",
+                                   "alias_set"});
+  }
+  TEST_CASE("paths inside the registry's folder are stored relative to it and handed out absolute") {
+    test::TempDir dir;
+    RegistryStore store(dir.file("mlops.db"));
+    NewVersion v = version_of("churn");
+    v.source = dir.file("artifacts/r1/model.json");
+    store.register_version(v);
+    v.source = "/elsewhere/model.json";
+    store.register_version(v);
+    CHECK(store.get_version("churn", 1).source == dir.file("artifacts/r1/model.json"));
+    CHECK(store.get_version("churn", 2).source == "/elsewhere/model.json");
+    CHECK(store.stored_path(dir.file("artifacts/r1/model.json")) == "artifacts/r1/model.json");
+    CHECK(store.absolute_path("artifacts/r1/model.json") == dir.file("artifacts/r1/model.json"));
+  }
+  TEST_CASE("read-only opening: no registry is not_found, and nothing is written") {
+    test::TempDir dir;
+    CHECK(test::error_code_of([&] { RegistryStore(dir.file("mlops.db"), RegistryStore::Mode::read_only); }) ==
+          ErrorCode::not_found);
+    CHECK_FALSE(std::filesystem::exists(dir.file("mlops.db")));
+    { RegistryStore(dir.file("mlops.db")).register_version(version_of("churn")); }
+    RegistryStore reader(dir.file("mlops.db"), RegistryStore::Mode::read_only);
+    CHECK(reader.get_version("churn", 1).version_tag == "v1");
+    CHECK(test::error_code_of([&] { reader.register_version(version_of("churn")); }) == ErrorCode::io);
   }
   TEST_CASE("a missing version is nullopt for find_ and not_found for get_") {
     RegistryStore store(":memory:");
