@@ -228,6 +228,16 @@ RegistryStore::RegistryStore(const std::string& path, Mode mode)
     if (home_.empty() || home_.back() != '/') home_ += '/';
   }
   if (mode == Mode::read_only) {
+    const auto schema = [&] {
+      Statement version(*db_, "PRAGMA user_version");
+      version.step();
+      return version.column_int64(0);
+    };
+    // A registry written by an older mlops is upgraded once where it can be written.
+    if (schema() < detail::schema_version() && ::access(path.c_str(), W_OK) == 0 &&
+        ::access(home_.c_str(), W_OK) == 0) {
+      RegistryStore upgrade(path, Mode::read_write);
+    }
     Statement version(*db_, "PRAGMA user_version");
     version.step();
     if (version.column_int64(0) != detail::schema_version()) {

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -68,6 +70,30 @@ TEST_SUITE("unit/registry/RegistryStore") {
     RegistryStore reader(dir.file("mlops.db"), RegistryStore::Mode::read_only);
     CHECK(reader.get_version("churn", 1).version_tag == "v1");
     CHECK(test::error_code_of([&] { reader.register_version(version_of("churn")); }) == ErrorCode::io);
+  }
+  TEST_CASE("an older registry (schema 2, absolute paths) is upgraded on first read, paths made relative") {
+    test::TempDir dir;
+    const std::string db_path = dir.file("mlops.db");
+    {
+      sqlite::Database old(db_path);
+      old.exec(test::read_text(test::test_data("registry_v2.sql")));
+      old.exec("INSERT INTO registered_models(name, created_at, updated_at) VALUES ('churn', 1, 1)");
+      old.exec(fmt::format("INSERT INTO model_versions(name, version, source, artifact_sha256, created_at, updated_at)"
+                           " VALUES ('churn', 1, '{}', 'aa', 1, 1), ('churn', 2, '/elsewhere/model.json', 'bb', 1, 1)",
+                           dir.file("artifacts/r1/model.json")));
+      old.exec("INSERT INTO outbox(kind, payload, status, created_at, updated_at) VALUES ('alias_set', '{}', 'failed', 1, 1)");
+    }
+    RegistryStore reader(db_path, RegistryStore::Mode::read_only);
+    CHECK(reader.get_version("churn", 1).source == dir.file("artifacts/r1/model.json"));
+    CHECK(reader.get_version("churn", 2).source == "/elsewhere/model.json");
+    CHECK(reader.outbox_counts().failed == 1);
+    sqlite::Database raw(db_path, 30000, sqlite::Access::read_only);
+    sqlite::Statement stored(raw, "SELECT source FROM model_versions WHERE version = 1");
+    REQUIRE(stored.step());
+    CHECK(stored.column_text(0) == "artifacts/r1/model.json");
+    RegistryStore writer(db_path);
+    writer.skip_outbox(1, "old events can be skipped too");  // the new status fits the upgraded table
+    CHECK(writer.outbox_counts().skipped == 1);
   }
   TEST_CASE("a missing version is nullopt for find_ and not_found for get_") {
     RegistryStore store(":memory:");
