@@ -352,6 +352,23 @@ void for_each_csv_row(const std::string& path,
   if (!any) throw empty_file(path);
 }
 
+void for_each_csv_text_row(std::string_view text,
+                           const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row) {
+  std::vector<std::string_view> fields;
+  std::vector<std::string> unquoted;
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    const std::size_t end = std::min(text.find('\n'), text.size());
+    const std::string_view line = text.substr(0, end);
+    text.remove_prefix(std::min(end + 1, text.size()));
+    ++line_no;
+    if (trim(line).empty()) continue;
+    split_fields(line, fields, unquoted);
+    for (std::string_view& f : fields) f = trim(f);
+    on_row(fields, line_no);
+  }
+}
+
 double parse_csv_number(std::string_view cell, const std::string& path, std::size_t line,
                         const std::string& column, std::size_t column_index) {
   return parse_number(cell, path, line, column, column_index);

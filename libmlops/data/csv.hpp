@@ -31,6 +31,10 @@ FeatureTable read_feature_csv(const std::string& path,
 void for_each_csv_row(const std::string& path,
                       const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
 
+// The same for CSV text in memory (a request body): line numbers count from 1.
+void for_each_csv_text_row(std::string_view text,
+                           const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
+
 // Parses a numeric cell; Error{invalid_input} naming file, line and column otherwise.
 double parse_csv_number(std::string_view cell, const std::string& path, std::size_t line,
                         const std::string& column, std::size_t column_index);

@@ -37,9 +37,23 @@ json prediction_errors(json responses) {
   return responses;
 }
 
-json name_parameter() {
-  return json::array({{{"name", "name"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}},
-                       {"description", "The loaded model's registered name"}}});
+json name_parameter(bool with_version = false) {
+  json params = json::array({{{"name", "name"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}},
+                              {"description", "The loaded model's registered name"}}});
+  if (with_version) {
+    params.push_back({{"name", "version"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}},
+                      {"description", "The registry version of the primary or the canary (or its version tag)"}});
+  }
+  return params;
+}
+
+// Errors of the protocols that are not ours: MLflow's {"error_code","message"}, OIP's {"error"}.
+json foreign_error(const std::string& description, bool mlflow) {
+  const json schema = mlflow ? json{{"type", "object"},
+                                    {"required", {"error_code", "message"}},
+                                    {"properties", {{"error_code", {{"type", "string"}}}, {"message", {{"type", "string"}}}}}}
+                             : json{{"type", "object"}, {"required", {"error"}}, {"properties", {{"error", {{"type", "string"}}}}}};
+  return {{"description", description}, {"content", {{"application/json", {{"schema", schema}}}}}};
 }
 
 }  // namespace
@@ -117,9 +131,26 @@ json openapi_document() {
       "Predict one row or a batch", "predict",
       prediction_errors({{"200", reply("Prediction(s)", ref("PredictResponse"))}}),
       json_body(ref("PredictRequest"), {{"features", {5.2, 1.3, 7.7, 2.0, 3.1, 4.4, 1.0, 8.2, 2.5, 6.0}}}));
-  paths["/invocations"]["post"] = operation("MLflow scoring protocol", "invocations",
-                                            prediction_errors({{"200", reply("Predicted labels", ref("InvocationsResponse"))}}),
-                                            json_body(ref("InvocationsRequest")));
+  json invocations_body = json_body(ref("InvocationsRequest"));
+  invocations_body["content"]["text/csv"] = {{"schema", {{"type", "string"}}},
+                                             {"example", "feature_1,feature_2\n5.2,1.3\n"}};
+  paths["/invocations"]["post"] = operation(
+      "MLflow scoring protocol (as `mlflow models serve`): JSON with exactly one of dataframe_split, "
+      "dataframe_records, instances, inputs; or text/csv with a header row",
+      "invocations",
+      {{"200", reply("Predicted labels", ref("InvocationsResponse"))},
+       {"400", foreign_error("Bad input: MLflow's BAD_REQUEST", true)},
+       {"413", foreign_error("Body or batch too large", true)},
+       {"415", {{"description", "Neither application/json nor text/csv (plain text, as MLflow)"},
+                {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}},
+       {"503", foreign_error("No model loaded", true)}},
+      invocations_body);
+  paths["/ping"]["get"] = operation("MLflow scoring server's health check: 200 with a model, 404 without", "ping",
+                                    {{"200", {{"description", "A model is loaded"}}}, {"404", {{"description", "No model"}}}});
+  paths["/version"]["get"] = operation("MLflow scoring server's version route: the bare version string", "version",
+                                       {{"200", {{"description", "The mlops version"}}}});
+  paths["/v2"]["get"] = operation("Open Inference Protocol: server metadata", "v2ServerMetadata",
+                                  {{"200", reply("name, version, extensions", ref("Status"))}});
   paths["/health"]["get"] = operation("Service and model status", "health", {{"200", reply("Status", ref("Health"))}});
   paths["/live"]["get"] = operation("Liveness", "live", {{"200", reply("Alive", ref("Status"))}});
   paths["/ready"]["get"] = operation("Readiness: 503 until a model is loaded", "ready",
@@ -154,17 +185,24 @@ json openapi_document() {
   paths["/v2/health/live"]["get"] = operation("Open Inference Protocol: live", "v2Live", {{"200", reply("Live", ref("Status"))}});
   paths["/v2/health/ready"]["get"] = operation("Open Inference Protocol: ready", "v2Ready",
                                                {{"200", reply("Ready", ref("Status"))}, {"400", reply("Not ready", ref("Status"))}});
-  paths["/v2/models/{name}"]["get"] = operation("Model metadata", "v2Metadata",
-                                                {{"200", reply("Metadata", ref("Status"))}, {"404", error_reply("Unknown model")}});
-  paths["/v2/models/{name}"]["parameters"] = name_parameter();
-  paths["/v2/models/{name}/ready"]["get"] = operation("Model readiness", "v2ModelReady",
-                                                      {{"200", reply("Ready", ref("Status"))}, {"404", error_reply("Unknown model")}});
-  paths["/v2/models/{name}/ready"]["parameters"] = name_parameter();
-  json infer_responses = prediction_errors({{"200", reply("Outputs predict and predict_proba", ref("InferResponse"))}});
-  infer_responses["404"] = error_reply("Unknown model");
-  paths["/v2/models/{name}/infer"]["post"] = operation("Open Inference Protocol inference", "v2Infer", infer_responses,
-                                                       json_body(ref("InferRequest")));
-  paths["/v2/models/{name}/infer"]["parameters"] = name_parameter();
+  const json infer_responses = {{"200", reply("Outputs predict and predict_proba (or those asked in outputs)", ref("InferResponse"))},
+                                 {"400", foreign_error("Bad input (OIP)", false)},
+                                 {"404", foreign_error("Unknown model or version", false)},
+                                 {"413", foreign_error("Body or batch too large", false)},
+                                 {"503", foreign_error("No model loaded", false)}};
+  for (const bool versioned : {false, true}) {
+    const std::string base = versioned ? "/v2/models/{name}/versions/{version}" : "/v2/models/{name}";
+    const std::string id = versioned ? "Version" : "";
+    paths[base]["get"] = operation("Model metadata", "v2Metadata" + id,
+                                   {{"200", reply("Metadata", ref("Status"))}, {"404", foreign_error("Unknown model", false)}});
+    paths[base]["parameters"] = name_parameter(versioned);
+    paths[base + "/ready"]["get"] = operation("Model readiness", "v2ModelReady" + id,
+                                              {{"200", reply("Ready", ref("Status"))}, {"404", foreign_error("Unknown model", false)}});
+    paths[base + "/ready"]["parameters"] = name_parameter(versioned);
+    paths[base + "/infer"]["post"] = operation("Open Inference Protocol inference", "v2Infer" + id, infer_responses,
+                                               json_body(ref("InferRequest")));
+    paths[base + "/infer"]["parameters"] = name_parameter(versioned);
+  }
 
   return {{"openapi", "3.0.3"},
           {"info",

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "libmlops/core/error.hpp"
+#include "libmlops/data/csv.hpp"
+
 namespace mlops::serving {
 namespace {
 
@@ -123,6 +126,32 @@ void append_rows(const json& rows, const std::vector<std::string>& features, std
   for (std::size_t i = 0; i < rows.size(); ++i) append_row(rows[i], features, fmt::format("{}[{}]", where, i), out);
 }
 
+// An OIP tensor element of `datatype` as a double: integers must be whole and in range,
+// BOOL must be true or false.
+double tensor_value(const json& value, const std::string& datatype, const std::vector<std::string>& features,
+                    const std::string& where) {
+  if (datatype == "BOOL") {
+    if (!value.is_boolean()) invalid(features, fmt::format("{} must be true or false (datatype BOOL)", where));
+    return value.get<bool>() ? 1.0 : 0.0;
+  }
+  const double v = number_at(value, features, where);
+  if (datatype.rfind("FP", 0) == 0) return v;
+  const bool is_unsigned = datatype[0] == 'U';
+  const int bits = std::stoi(datatype.substr(is_unsigned ? 4 : 3));
+  const double low = is_unsigned ? 0.0 : -std::ldexp(1.0, bits - 1);
+  const double high = is_unsigned ? std::ldexp(1.0, bits) - 1 : std::ldexp(1.0, bits - 1) - 1;
+  if (!value.is_number_integer() || v < low || v > high) {
+    invalid(features, fmt::format("{} must be an integer in [{:.0f}, {:.0f}] (datatype {})", where, low, high, datatype));
+  }
+  return v;
+}
+
+bool known_datatype(const std::string& t) {
+  static const std::vector<std::string> types = {"BOOL",  "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
+                                                 "INT32", "INT64", "FP16",   "FP32",   "FP64"};
+  return std::find(types.begin(), types.end(), t) != types.end();
+}
+
 }  // namespace
 
 json example_body(const std::vector<std::string>& features) {
@@ -149,6 +178,18 @@ Rows parse_invocations(const json& body, const std::vector<std::string>& feature
   Rows out;
   out.batch = true;
   if (!body.is_object()) invalid(features, "the body must be a JSON object (MLflow's scoring protocol)");
+  std::vector<std::string> given;
+  for (const char* key : {"dataframe_records", "dataframe_split", "inputs", "instances"}) {
+    if (body.contains(key)) given.push_back(key);
+  }
+  if (given.size() != 1) {
+    throw RequestError(400, "invalid_input_fields",
+                       fmt::format("The input must be a JSON dictionary with exactly one of the input fields "
+                                   "{{'dataframe_records', 'dataframe_split', 'inputs', 'instances'}}. Received "
+                                   "dictionary with input fields: [{}]",
+                                   fmt::join(given, ", ")),
+                       {{"example", {{"dataframe_split", {{"columns", features}, {"data", {example_body(features)["features"]}}}}}}});
+  }
   if (body.contains("dataframe_split")) {
     const json& split = body["dataframe_split"];
     if (!split.is_object() || !split.contains("data")) invalid(features, "dataframe_split needs \"data\" (and \"columns\")");
@@ -183,7 +224,7 @@ Rows parse_invocations(const json& body, const std::vector<std::string>& feature
     out.rows = data.size();
     return out;
   }
-  for (const char* key : {"dataframe_records", "instances", "inputs"}) {
+  for (const char* key : {"dataframe_records", "instances", "inputs"}) {  // exactly one is there (checked above)
     if (!body.contains(key)) continue;
     const json& value = body[key];
     if (value.is_object()) {  // {"inputs": {"feature_1": [..], ...}}: columns
@@ -196,6 +237,40 @@ Rows parse_invocations(const json& body, const std::vector<std::string>& feature
   invalid(features, "the body needs one of dataframe_split, dataframe_records, instances or inputs");
 }
 
+Rows parse_csv_rows(std::string_view text, const std::vector<std::string>& features, std::size_t max_batch) {
+  Rows out;
+  out.batch = true;
+  std::vector<std::size_t> slot;  // column c holds feature slot[c]
+  try {
+    data::for_each_csv_text_row(text, [&](const std::vector<std::string_view>& fields, std::size_t line) {
+      if (slot.empty()) {
+        const std::vector<std::string> names(fields.begin(), fields.end());
+        check_names(names, features, "the CSV header");
+        if (names.size() != features.size()) invalid(features, "the CSV header names a feature twice");
+        for (const std::string& name : names) {
+          slot.push_back(static_cast<std::size_t>(std::find(features.begin(), features.end(), name) - features.begin()));
+        }
+        return;
+      }
+      if (fields.size() != slot.size()) {
+        invalid(features, fmt::format("CSV line {} has {} values; the header has {}", line, fields.size(), slot.size()));
+      }
+      check_batch(out.rows + 1, max_batch, features);
+      out.values.resize(out.values.size() + features.size());
+      double* row = &out.values[out.rows * features.size()];
+      for (std::size_t c = 0; c < fields.size(); ++c) {
+        row[slot[c]] = data::parse_csv_number(fields[c], "the CSV body", line, features[slot[c]], c);
+      }
+      ++out.rows;
+    });
+  } catch (const Error& e) {  // a cell that is not a number
+    invalid(features, e.what());
+  }
+  if (slot.empty()) invalid(features, "the CSV body is empty: send a header row of feature names, then rows");
+  check_batch(out.rows, max_batch, features);
+  return out;
+}
+
 Rows parse_v2_infer(const json& body, const std::vector<std::string>& features, std::size_t max_batch) {
   Rows out;
   out.batch = true;
@@ -206,8 +281,10 @@ Rows parse_v2_infer(const json& body, const std::vector<std::string>& features, 
   if (!tensor.is_object()) invalid(features, "inputs[0] must be a tensor object");
   const json& given_type = tensor.contains("datatype") ? tensor["datatype"] : json();
   const std::string datatype = given_type.is_string() ? given_type.get<std::string>() : given_type.dump();
-  if (datatype != "FP64" && datatype != "FP32") {
-    invalid(features, fmt::format("inputs[0].datatype must be FP64 or FP32, got '{}'", datatype));
+  if (!known_datatype(datatype)) {
+    invalid(features, fmt::format("inputs[0].datatype must be a numeric or BOOL tensor type (FP64, FP32, INT64, ...), "
+                                  "got '{}'",
+                                  datatype));
   }
   const json shape = tensor.value("shape", json::array());
   if (!shape.is_array() || shape.empty() || shape.size() > 2 ||
@@ -227,14 +304,19 @@ Rows parse_v2_infer(const json& body, const std::vector<std::string>& features, 
   const bool nested = !data.empty() && data[0].is_array();
   if (nested) {
     if (data.size() != rows) invalid(features, fmt::format("inputs[0].data has {} rows, shape says {}", data.size(), rows));
-    for (std::size_t i = 0; i < rows; ++i) append_array_row(data[i], features, fmt::format("inputs[0].data[{}]", i), out);
+    for (std::size_t i = 0; i < rows; ++i) {
+      const std::string where = fmt::format("inputs[0].data[{}]", i);
+      if (!data[i].is_array() || data[i].size() != cols) invalid(features, fmt::format("{} must hold {} values", where, cols));
+      for (std::size_t j = 0; j < cols; ++j) out.values.push_back(tensor_value(data[i][j], datatype, features, fmt::format("{}[{}]", where, j)));
+      ++out.rows;
+    }
     return out;
   }
   if (data.size() != rows * cols) {
     invalid(features, fmt::format("inputs[0].data has {} values, shape {}x{} needs {}", data.size(), rows, cols, rows * cols));
   }
   for (std::size_t i = 0; i < data.size(); ++i) {
-    out.values.push_back(number_at(data[i], features, fmt::format("inputs[0].data[{}]", i)));
+    out.values.push_back(tensor_value(data[i], datatype, features, fmt::format("inputs[0].data[{}]", i)));
   }
   out.rows = rows;
   return out;

@@ -27,10 +27,17 @@ struct Rows {
 // 413 when a batch exceeds max_batch.
 Rows parse_predict(const nlohmann::json& body, const std::vector<std::string>& features, std::size_t max_batch);
 
-// MLflow's scoring protocol: dataframe_split, dataframe_records, instances or inputs.
+// MLflow's scoring protocol: exactly one of dataframe_split, dataframe_records, instances or
+// inputs (400 naming the keys it got otherwise, as MLflow answers); other keys such as
+// params are accepted.
 Rows parse_invocations(const nlohmann::json& body, const std::vector<std::string>& features, std::size_t max_batch);
 
-// Open Inference Protocol v2: one FP64/FP32 input tensor of shape [rows, features], data
+// MLflow's text/csv body: a header row naming every feature (any order), then one row per
+// line, numbers only. Throws RequestError 422 naming line and column, 413 past max_batch.
+Rows parse_csv_rows(std::string_view text, const std::vector<std::string>& features, std::size_t max_batch);
+
+// Open Inference Protocol v2: one input tensor of shape [rows, features] (or [features]),
+// datatype FP16/FP32/FP64, INT8-64, UINT8-64 or BOOL with values that fit it, data row-major,
 // flat or nested.
 Rows parse_v2_infer(const nlohmann::json& body, const std::vector<std::string>& features, std::size_t max_batch);
 

@@ -93,10 +93,11 @@ void install_operations_routes(http::JsonServer& server, ServiceState& state) {
   server.route("GET", "/", [](http::Request&, http::Response& res) {
     res.json({{"service", "mlops serve"},
               {"routes",
-               {"POST /predict", "POST /invocations", "GET /health", "GET /live", "GET /ready", "GET /metrics",
-                "POST /crm_segment_update?customer_id=ID", "POST /admin/reload", "GET /openapi.json", "GET /dashboard",
-                "GET /v2/health/live", "GET /v2/health/ready", "GET /v2/models/{name}", "GET /v2/models/{name}/ready",
-                "POST /v2/models/{name}/infer"}},
+               {"POST /predict", "POST /invocations", "GET /ping", "GET /version", "GET /health", "GET /live", "GET /ready",
+                "GET /metrics", "POST /crm_segment_update?customer_id=ID", "POST /admin/reload", "GET /openapi.json",
+                "GET /dashboard", "GET /v2", "GET /v2/health/live", "GET /v2/health/ready", "GET /v2/models/{name}",
+                "GET /v2/models/{name}/ready", "POST /v2/models/{name}/infer", "GET /v2/models/{name}/versions/{version}",
+                "GET /v2/models/{name}/versions/{version}/ready", "POST /v2/models/{name}/versions/{version}/infer"}},
               {"docs", "GET /openapi.json"}});
   });
   server.route("GET", "/health", [&state](http::Request&, http::Response& res) { res.json(health(state)); });

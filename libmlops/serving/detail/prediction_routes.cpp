@@ -81,14 +81,70 @@ std::size_t max_values(const LoadedModel& m, std::size_t max_batch) {
   return max_batch * (p + 2) + 4 * p + 64;
 }
 
-using Parser = Rows (*)(const json&, const std::vector<std::string>&, std::size_t);
+// Whose error shape and status codes a route answers with: ours (DESIGN.md §5), MLflow's
+// scoring server ({"error_code","message"}, 400 for any bad input) or the Open Inference
+// Protocol ({"error"}, 400 for any bad input).
+enum class Protocol { mlops, mlflow, oip };
+
+void answer_error(http::Response& res, Protocol protocol, int status, std::string_view code, const std::string& message,
+                  const json& details = nullptr) {
+  const int bad_input = status == 422 ? 400 : status;
+  switch (protocol) {
+    case Protocol::mlops:
+      res.error(status, code, message, details);
+      return;
+    case Protocol::mlflow:
+      if (status == 415) {  // MLflow answers this one in plain text
+        res.text(message, "text/plain; charset=utf-8");
+        res.status = 415;
+        return;
+      }
+      res.json({{"error_code", status == 404   ? "RESOURCE_DOES_NOT_EXIST"
+                               : status == 503 ? "TEMPORARILY_UNAVAILABLE"
+                               : status >= 500 ? "INTERNAL_ERROR"
+                                               : "BAD_REQUEST"},
+                {"message", message}},
+               bad_input);
+      return;
+    case Protocol::oip:
+      res.json({{"error", message}}, bad_input);
+      return;
+  }
+}
+
+// Reads a request body into rows for the model (and the JSON body, for the renderer).
+using BodyParser = std::function<Rows(const http::Request&, const LoadedModel&, std::size_t max_batch, json& body)>;
 using Renderer = std::function<json(const LoadedModel&, const Rows&, const Scored&, const json& body,
                                     const std::string& request_id)>;
 
-// The shared path of every prediction route: model choice, content type, bounded JSON,
-// parsing, scoring, metrics. Every answer, refusals included, is counted once.
+// A JSON body, bounded before it is parsed, read by `parse`.
+BodyParser json_body(Rows (*parse)(const json&, const std::vector<std::string>&, std::size_t)) {
+  return [parse](const http::Request& req, const LoadedModel& m, std::size_t max_batch, json& body) {
+    body = http::parse_json_body(req, max_values(m, max_batch));
+    return parse(body, m.artifact.feature_names, max_batch);
+  };
+}
+
+// MLflow's /invocations: JSON or text/csv, as its scoring server takes them.
+Rows invocations_body(const http::Request& req, const LoadedModel& m, std::size_t max_batch, json& body) {
+  std::string type(req.header("Content-Type").substr(0, req.header("Content-Type").find(';')));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (type == "text/csv") return parse_csv_rows(req.body, m.artifact.feature_names, max_batch);
+  if (type != "application/json") {
+    throw http::HttpError(415, "unsupported_media_type",
+                          fmt::format("This predictor only supports the following content types: Types: ['text/csv', "
+                                      "'application/json']. Got '{}'.",
+                                      type));
+  }
+  return json_body(parse_invocations)(req, m, max_batch, body);
+}
+
+// The shared path of every prediction route: model choice, bounded parsing, scoring,
+// metrics, errors in the route's protocol. Every answer, refusals included, is counted once.
 void predict_route(ServiceState& state, const http::Request& req, http::Response& res, std::string_view endpoint,
-                   Parser parse, const Renderer& render, std::shared_ptr<const LoadedModel> model = nullptr) {
+                   Protocol protocol, const BodyParser& parse, const Renderer& render,
+                   std::shared_ptr<const LoadedModel> model = nullptr) {
   std::string label = "none";
   try {
     if (!model) model = choose_model(state, req.header("X-Request-Key"));
@@ -97,27 +153,36 @@ void predict_route(ServiceState& state, const http::Request& req, http::Response
                             {{"hint", "train and register one (mlops train --register --stage Production), then POST /admin/reload"}});
     }
     label = model->label;
-    const json body = http::parse_json_body(req, max_values(*model, state.options.max_batch));
-    const Rows rows = parse(body, model->artifact.feature_names, state.options.max_batch);
+    json body;
+    const Rows rows = parse(req, *model, state.options.max_batch, body);
     const Scored scored = score(*model, rows, state.metrics);
     res.set_header("X-Model-Version", label);
     res.log_fields.emplace_back("model_version", label);
     res.json(render(*model, rows, scored, body, req.request_id));
   } catch (const http::HttpError& e) {
-    res.error(e.status(), e.code_name(), e.what(), e.details());
+    answer_error(res, protocol, e.status(), e.code_name(), e.what(), e.details());
   } catch (const json::out_of_range&) {  // e.g. 1e400: valid syntax, no finite double
-    res.error(422, "invalid_features", "the body holds a number too large to be finite");
+    answer_error(res, protocol, 422, "invalid_features", "the body holds a number too large to be finite");
   } catch (const std::exception& e) {
     logging::event(logging::Level::error, "prediction failed", {{"error", e.what()}});
-    res.error(500, "internal", "the prediction failed; see the server log");
+    answer_error(res, protocol, 500, "internal", "the prediction failed; see the server log");
   }
   state.metrics.record_prediction(label, endpoint, res.status, seconds_since(req.started));
 }
 
-json v2_metadata(const LoadedModel& m) {
+// A loaded model's version as OIP paths name it: its registry version, else its label.
+std::string v2_version(const LoadedModel& m) {
+  return m.registry_version ? std::to_string(m.registry_version) : m.label;
+}
+
+json v2_metadata(ServiceState& state, const LoadedModel& m) {
   const bool integers = m.artifact.integer_classes;
+  json versions = json::array();
+  for (const auto& loaded : {state.primary.get(), state.canary.get()}) {
+    if (loaded && loaded->name == m.name) versions.push_back(v2_version(*loaded));
+  }
   return {{"name", m.name},
-          {"versions", {m.registry_version ? std::to_string(m.registry_version) : m.label}},
+          {"versions", versions},
           {"platform", "mlops_logistic_regression"},
           {"inputs", {{{"name", "input-0"}, {"datatype", "FP64"}, {"shape", {-1, m.artifact.feature_names.size()}}}}},
           {"outputs",
@@ -125,12 +190,45 @@ json v2_metadata(const LoadedModel& m) {
             {{"name", "predict_proba"}, {"datatype", "FP64"}, {"shape", {-1, m.artifact.classes.size()}}}}}};
 }
 
-// The model a v2 route names: the primary's registered name (or its label).
-std::shared_ptr<const LoadedModel> v2_model(ServiceState& state, const std::string& name) {
-  auto model = state.primary.get();
-  if (model && (name == model->name || name == model->label)) return model;
-  throw http::HttpError(404, "model_not_found", fmt::format("no loaded model named '{}'", name),
-                        {{"loaded", model ? json(model->name) : json(nullptr)}});
+// The model a v2 route names: by registered name (or label), and by version when the path
+// has one — the primary's or the canary's. Without a version, the primary.
+std::shared_ptr<const LoadedModel> v2_model(ServiceState& state, const std::string& name, const std::string& version = "") {
+  for (const auto& model : {state.primary.get(), state.canary.get()}) {
+    if (!model || (name != model->name && name != model->label)) continue;
+    if (version.empty() || version == v2_version(*model) || version == model->label) return model;
+  }
+  throw http::HttpError(404, "model_not_found",
+                        version.empty() ? fmt::format("Model {} is not found", name)
+                                        : fmt::format("Model {} version {} is not found", name, version));
+}
+
+// The OIP infer body: the tensor, and the outputs it asks for (names the model has).
+Rows v2_infer_body(const http::Request& req, const LoadedModel& m, std::size_t max_batch, json& body) {
+  Rows rows = json_body(parse_v2_infer)(req, m, max_batch, body);
+  if (body.contains("outputs")) {
+    const json& outputs = body["outputs"];
+    if (!outputs.is_array()) throw http::HttpError(400, "invalid_outputs", "outputs must be a list of {\"name\": ...}");
+    for (const json& o : outputs) {
+      const std::string name = o.is_object() && o.contains("name") && o["name"].is_string() ? o["name"].get<std::string>() : "";
+      if (name != "predict" && name != "predict_proba") {
+        throw http::HttpError(400, "invalid_outputs",
+                              fmt::format("unknown output '{}': model {} has outputs predict and predict_proba", name, m.name));
+      }
+    }
+  }
+  return rows;
+}
+
+// An OIP route's handler, with errors in OIP's shape.
+template <typename Handler>
+http::Handler oip(Handler handler) {
+  return [handler](http::Request& req, http::Response& res) {
+    try {
+      handler(req, res);
+    } catch (const http::HttpError& e) {
+      answer_error(res, Protocol::oip, e.status(), e.code_name(), e.what());
+    }
+  };
 }
 
 // The CRM of this worker thread (SQLite connections are per thread), opened on first use.
@@ -243,14 +341,25 @@ json render_invocations(const LoadedModel& m, const Rows& rows, const Scored& s,
 
 json render_v2_infer(const LoadedModel& m, const Rows& rows, const Scored& s, const json& body, const std::string&) {
   const std::size_t k = m.artifact.classes.size();
-  json labels = json::array();
-  for (std::size_t i = 0; i < rows.rows; ++i) labels.push_back(m.artifact.class_label(static_cast<Eigen::Index>(s.predicted[i])));
-  json out = {{"model_name", m.name},
-              {"model_version", m.label},
-              {"outputs",
-               {{{"name", "predict"}, {"datatype", m.artifact.integer_classes ? "INT64" : "BYTES"}, {"shape", {rows.rows}}, {"data", labels}},
-                {{"name", "predict_proba"}, {"datatype", "FP64"}, {"shape", {rows.rows, k}}, {"data", s.probabilities}}}}};
+  const auto wanted = [&](const char* name) {
+    if (!body.contains("outputs")) return true;
+    for (const json& o : body["outputs"]) {
+      if (o["name"] == name) return true;
+    }
+    return false;
+  };
+  json outputs = json::array();
+  if (wanted("predict")) {
+    json labels = json::array();
+    for (std::size_t i = 0; i < rows.rows; ++i) labels.push_back(m.artifact.class_label(static_cast<Eigen::Index>(s.predicted[i])));
+    outputs.push_back({{"name", "predict"}, {"datatype", m.artifact.integer_classes ? "INT64" : "BYTES"}, {"shape", {rows.rows}}, {"data", labels}});
+  }
+  if (wanted("predict_proba")) {
+    outputs.push_back({{"name", "predict_proba"}, {"datatype", "FP64"}, {"shape", {rows.rows, k}}, {"data", s.probabilities}});
+  }
+  json out = {{"model_name", m.name}, {"model_version", v2_version(m)}, {"outputs", std::move(outputs)}};
   if (body.contains("id")) out["id"] = body["id"];
+  if (body.contains("parameters") && body["parameters"].is_object()) out["parameters"] = body["parameters"];
   return out;
 }
 
@@ -258,29 +367,49 @@ json render_v2_infer(const LoadedModel& m, const Rows& rows, const Scored& s, co
 
 void install_prediction_routes(http::JsonServer& server, ServiceState& state) {
   server.route("POST", "/predict", [&state](http::Request& req, http::Response& res) {
-    predict_route(state, req, res, "/predict", parse_predict, render_predict);
+    predict_route(state, req, res, "/predict", Protocol::mlops, json_body(parse_predict), render_predict);
   });
+  // MLflow's scoring server: /ping, /version and /invocations as `mlflow models serve` answers them.
   server.route("POST", "/invocations", [&state](http::Request& req, http::Response& res) {
-    predict_route(state, req, res, "/invocations", parse_invocations, render_invocations);
+    predict_route(state, req, res, "/invocations", Protocol::mlflow, invocations_body, render_invocations);
   });
-  server.route("GET", "/v2/models/{name}", [&state](http::Request& req, http::Response& res) {
-    res.json(v2_metadata(*v2_model(state, req.params[0])));
+  server.route("GET", "/ping", [&state](http::Request&, http::Response& res) {
+    res.text("\n", "application/json");
+    res.status = state.primary.get() ? 200 : 404;
   });
-  server.route("GET", "/v2/models/{name}/ready", [&state](http::Request& req, http::Response& res) {
-    const auto m = v2_model(state, req.params[0]);
+  server.route("GET", "/version", [](http::Request&, http::Response& res) {
+    res.text(MLOPS_VERSION_STRING, "application/json");  // as MLflow: the bare version string
+  });
+  // The Open Inference Protocol v2 (KServe, MLServer, Triton).
+  server.route("GET", "/v2", oip([](http::Request&, http::Response& res) {
+    res.json({{"name", "mlops"}, {"version", MLOPS_VERSION_STRING}, {"extensions", json::array()}});
+  }));
+  const auto metadata = [&state](http::Request& req, http::Response& res) {
+    res.json(v2_metadata(state, *v2_model(state, req.params[0], req.params.size() > 1 ? req.params[1] : "")));
+  };
+  const auto ready = [&state](http::Request& req, http::Response& res) {
+    const auto m = v2_model(state, req.params[0], req.params.size() > 1 ? req.params[1] : "");
     res.json({{"name", m->name}, {"ready", true}});
-  });
-  server.route("POST", "/v2/models/{name}/infer", [&state](http::Request& req, http::Response& res) {
-    std::shared_ptr<const LoadedModel> model;
-    try {
-      model = v2_model(state, req.params[0]);
-    } catch (const http::HttpError& e) {
-      res.error(e.status(), e.code_name(), e.what(), e.details());
-      state.metrics.record_prediction("none", "/v2/models/{name}/infer", e.status(), 0);
-      return;
-    }
-    predict_route(state, req, res, "/v2/models/{name}/infer", parse_v2_infer, render_v2_infer, model);
-  });
+  };
+  const auto infer = [&state](std::string_view endpoint) {
+    return [&state, endpoint](http::Request& req, http::Response& res) {
+      std::shared_ptr<const LoadedModel> model;
+      try {
+        model = v2_model(state, req.params[0], req.params.size() > 1 ? req.params[1] : "");
+      } catch (const http::HttpError& e) {
+        answer_error(res, Protocol::oip, e.status(), e.code_name(), e.what());
+        state.metrics.record_prediction("none", endpoint, e.status(), 0);
+        return;
+      }
+      predict_route(state, req, res, endpoint, Protocol::oip, v2_infer_body, render_v2_infer, model);
+    };
+  };
+  server.route("GET", "/v2/models/{name}", oip(metadata));
+  server.route("GET", "/v2/models/{name}/ready", oip(ready));
+  server.route("POST", "/v2/models/{name}/infer", infer("/v2/models/{name}/infer"));
+  server.route("GET", "/v2/models/{name}/versions/{version}", oip(metadata));
+  server.route("GET", "/v2/models/{name}/versions/{version}/ready", oip(ready));
+  server.route("POST", "/v2/models/{name}/versions/{version}/infer", infer("/v2/models/{name}/versions/{version}/infer"));
   // The CRM may be a database or another service: off the I/O threads.
   server.route("POST", "/crm_segment_update", [&state](http::Request& req, http::Response& res) {
     crm_segment_update(state, req, res);

@@ -63,12 +63,48 @@ TEST_SUITE("unit/serving/request") {
           std::vector<double>{1, 2, 3, 4, 5, 6});
     CHECK(rejection(parse_invocations, R"({"dataframe_split":{"columns":["a"],"data":[[1,2]]}})").first == 422);
   }
+  TEST_CASE("MLflow's one-key rule and text/csv bodies") {
+    CHECK(rejection(parse_invocations, R"({"instances":[[1,2,3]],"inputs":[[1,2,3]]})").first == 400);
+    CHECK(contains(rejection(parse_invocations, R"({})").second, "exactly one of the input fields"));
+    CHECK(contains(rejection(parse_invocations, R"({"params":{"k":1}})").second, "Received dictionary with input fields: []"));
+    CHECK(parse_invocations(json::parse(R"({"instances":[[1,2,3]],"params":{"k":1}})"), kFeatures, 10).rows == 1);
+    const Rows csv = parse_csv_rows("c,a,b\n3,1,2\r\n6,4,5\n\n", kFeatures, 10);
+    CHECK(csv.rows == 2);
+    CHECK(csv.values == std::vector<double>{1, 2, 3, 4, 5, 6});
+    CHECK(parse_csv_rows("\"a\",b,c\n1,2,3", kFeatures, 10).rows == 1);
+    const auto csv_error = [](const std::string& text) {
+      try {
+        parse_csv_rows(text, kFeatures, 2);
+      } catch (const RequestError& e) {
+        return std::make_pair(e.status(), std::string(e.what()));
+      }
+      return std::make_pair(0, std::string());
+    };
+    CHECK(contains(csv_error("").second, "empty"));
+    CHECK(contains(csv_error("a,b\n1,2").second, "missing features c"));
+    CHECK(contains(csv_error("a,b,c,d\n1,2,3,4").second, "unknown features d"));
+    CHECK(contains(csv_error("a,a,b,c\n1,1,2,3").second, "twice"));
+    CHECK(contains(csv_error("a,b,c\n1,x,3").second, "'x' is not a number"));
+    CHECK(contains(csv_error("a,b,c\n1,2").second, "line 2 has 2 values"));
+    CHECK(contains(csv_error("a,b,c\n1,2,nan").second, "not finite"));
+    CHECK(csv_error("a,b,c\n1,2,3\n1,2,3\n1,2,3").first == 413);
+    CHECK(csv_error("a,b,c\n1,,3").first == 422);
+    CHECK(csv_error(std::string("a,b,c\n\0\xff,2,3", 12)).first == 422);
+  }
   TEST_CASE("v2 tensors: flat and nested data, shape and datatype checked") {
     const json flat = json::parse(R"({"inputs":[{"name":"x","shape":[2,3],"datatype":"FP64","data":[1,2,3,4,5,6]}]})");
     CHECK(parse_v2_infer(flat, kFeatures, 10).rows == 2);
     const json nested = json::parse(R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[[1,2,3]]}]})");
     CHECK(parse_v2_infer(nested, kFeatures, 10).values == std::vector<double>{1, 2, 3});
-    CHECK(contains(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"INT8","data":[1,2,3]}]})").second, "FP64 or FP32"));
+    CHECK(parse_v2_infer(json::parse(R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"INT8","data":[1,2,3]}]})"), kFeatures, 10).values ==
+          std::vector<double>{1, 2, 3});
+    CHECK(parse_v2_infer(json::parse(R"({"inputs":[{"name":"x","shape":[3],"datatype":"BOOL","data":[true,false,true]}]})"), kFeatures, 10).values ==
+          std::vector<double>{1, 0, 1});
+    CHECK(contains(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"INT8","data":[1,2,300]}]})").second, "[-128, 127]"));
+    CHECK(contains(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"UINT8","data":[1,-2,3]}]})").second, "[0, 255]"));
+    CHECK(contains(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"INT64","data":[1,2.5,3]}]})").second, "integer"));
+    CHECK(contains(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"BOOL","data":[1,0,1]}]})").second, "true or false"));
+    CHECK(contains(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"BYTES","data":["a","b","c"]}]})").second, "BYTES"));
     CHECK(contains(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[2,3],"datatype":"FP64","data":[1,2,3]}]})").second, "needs 6"));
     CHECK(rejection(parse_v2_infer, R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[1,2,3,4]}]})").first == 422);
     CHECK(rejection(parse_v2_infer, R"({"inputs":[]})").first == 422);
