@@ -227,6 +227,11 @@ Rows parse_invocations(const json& body, const std::vector<std::string>& feature
   for (const char* key : {"dataframe_records", "instances", "inputs"}) {  // exactly one is there (checked above)
     if (!body.contains(key)) continue;
     const json& value = body[key];
+    // TF serving's "inputs" are tensors: rows as lists, or columns; records are dataframe_records'.
+    if (std::string_view(key) == "inputs" && value.is_array() && !value.empty() && value[0].is_object()) {
+      invalid(features, "inputs holds tensors: rows as lists of numbers, or columns {\"name\": [values]}; send a list "
+                        "of records as dataframe_records");
+    }
     if (value.is_object()) {  // {"inputs": {"feature_1": [..], ...}}: columns
       append_columns(value, features, max_batch, key, out);
     } else {

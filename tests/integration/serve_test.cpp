@@ -168,6 +168,91 @@ TEST_SUITE("integration/serve") {
     CHECK(body_of(r)["error"].is_string());
   }
 
+  // The Open Inference Protocol's REST examples (kserve/open-inference-protocol, rest.md),
+  // with the example's model replaced by ours (one input tensor of 10 features).
+  TEST_CASE("Open Inference Protocol v2: the spec's request and response shapes, versions, outputs, errors") {
+    Home home;
+    home.train("v2", "7");  // registry version 2, served as the canary beside Production's version 1
+    ServerProcess server(home.path, {"--canary-uri", "models:/ChurnPredictionModel/2", "--canary-weight", "0.5"});
+    httplib::Client c("127.0.0.1", server.port());
+    // Server metadata: $metadata_server_response = {name, version, extensions}.
+    const json server_meta = body_of(c.Get("/v2"));
+    CHECK(server_meta["name"].is_string());
+    CHECK(server_meta["version"].is_string());
+    CHECK(server_meta["extensions"].is_array());
+    // Model metadata: {name, versions, platform, inputs:[$metadata_tensor], outputs:[...]}
+    // with $metadata_tensor = {name, datatype, shape}; both loaded versions listed.
+    const json meta = body_of(c.Get("/v2/models/ChurnPredictionModel"));
+    CHECK(meta["versions"] == json::array({"1", "2"}));
+    CHECK(meta["platform"].is_string());
+    for (const json& t : meta["inputs"]) {
+      CHECK(t["name"].is_string());
+      CHECK(t["datatype"].is_string());
+      CHECK(t["shape"].is_array());
+    }
+    CHECK(c.Get("/v2/models/ChurnPredictionModel/versions/2")->status == 200);
+    CHECK(body_of(c.Get("/v2/models/ChurnPredictionModel/versions/2/ready"))["ready"] == true);
+    // The spec's inference request: id "42", a UINT32 tensor, an outputs filter.
+    json data = json::array();
+    for (int i = 0; i < 20; ++i) data.push_back(i % 10);
+    const json request = {{"id", "42"},
+                          {"inputs", {{{"name", "input0"}, {"shape", {2, 10}}, {"datatype", "UINT32"}, {"data", data}}}},
+                          {"outputs", {{{"name", "predict"}}}},
+                          {"parameters", {{"trace", true}}}};
+    for (const std::string version : {"1", "2"}) {
+      const auto r = post(c, "/v2/models/ChurnPredictionModel/versions/" + version + "/infer", request.dump());
+      REQUIRE(r->status == 200);
+      // $inference_response = {model_name, model_version, id, parameters, outputs:[$response_output]}
+      // with $response_output = {name, shape, datatype, data}.
+      const json out = body_of(r);
+      CHECK(out["model_name"] == "ChurnPredictionModel");
+      CHECK(out["model_version"] == version);  // the canary, addressed directly
+      CHECK(out["id"] == "42");
+      CHECK(out["parameters"] == json({{"trace", true}}));
+      REQUIRE(out["outputs"].size() == 1);  // only the output asked for
+      CHECK(out["outputs"][0]["name"] == "predict");
+      CHECK(out["outputs"][0]["shape"] == json::array({2}));
+      CHECK(out["outputs"][0]["datatype"] == "INT64");
+      CHECK(out["outputs"][0]["data"].size() == 2);
+    }
+    // $inference_error_response = {"error": $string}, status 400 for a bad request, 404 for no such model.
+    auto r = post(c, "/v2/models/ChurnPredictionModel/versions/9/infer", request.dump());
+    CHECK(r->status == 404);
+    CHECK(body_of(r)["error"].is_string());
+    json bad = request;
+    bad["outputs"] = {{{"name", "output0"}}};
+    r = post(c, "/v2/models/ChurnPredictionModel/infer", bad.dump());
+    CHECK(r->status == 400);
+    CHECK(body_of(r)["error"].get<std::string>().find("output0") != std::string::npos);
+    bad = request;
+    bad["inputs"][0]["datatype"] = "BYTES";
+    r = post(c, "/v2/models/ChurnPredictionModel/infer", bad.dump());
+    CHECK(r->status == 400);
+    CHECK(body_of(r).size() == 1);
+    CHECK(c.Get("/v2/models/Other/versions/1")->status == 404);
+    CHECK(body_of(c.Get("/v2/models/Other/versions/1"))["error"].is_string());
+  }
+
+  TEST_CASE("MLflow's scoring routes: /ping, /version, text/csv and the one-key rule") {
+    Home home;
+    ServerProcess server(home.path, {});
+    httplib::Client c("127.0.0.1", server.port());
+    CHECK(c.Get("/ping")->status == 200);
+    CHECK(c.Get("/version")->body == MLOPS_VERSION_STRING);
+    std::string csv = "feature_10,feature_9,feature_8,feature_7,feature_6,feature_5,feature_4,feature_3,feature_2,feature_1\n";
+    csv += "6.0,2.5,8.2,1.0,4.4,3.1,2.0,7.7,1.3,5.2\n6.0,2.5,8.2,1.0,4.4,3.1,2.0,7.7,1.3,5.2\n";
+    auto r = post(c, "/invocations", csv, "text/csv");
+    REQUIRE(r->status == 200);
+    const json expected = body_of(post(c, "/predict", "{\"features\":" + kRow + "}"))["prediction"];
+    CHECK(body_of(r) == json{{"predictions", {expected, expected}}});
+    r = post(c, "/invocations", "feature_1\nnot,a,number\n", "text/csv");
+    CHECK(r->status == 400);
+    CHECK(body_of(r)["error_code"] == "BAD_REQUEST");
+    r = post(c, "/invocations", csv, "text/plain");
+    CHECK(r->status == 415);
+    CHECK(r->body.find("Got 'text/plain'") != std::string::npos);
+  }
+
   TEST_CASE("client mistakes get 400/413/415/422 with errors that teach, never a 500") {
     Home home;
     ServerProcess server(home.path, {"--max-body-bytes", "2000", "--max-batch", "3"});
