@@ -6,7 +6,17 @@
 # fails unless MLOPS_SKIP_REAL_MLFLOW=1 (never a silent skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SRC="${MLOPS_MLFLOW_SERVER_SRC:-../shared/mlflow-server}"
+# The shared folder sits beside the project (../shared); a clone made deeper finds it by
+# looking up the parent folders.
+SRC="${MLOPS_MLFLOW_SERVER_SRC:-}"
+if [ -z "$SRC" ]; then
+  SRC=../shared/mlflow-server
+  dir="$(pwd)"
+  while [ "$dir" != / ]; do
+    dir="$(dirname "$dir")"
+    if [ -x "$dir/shared/mlflow-server/setup.sh" ]; then SRC="$dir/shared/mlflow-server"; break; fi
+  done
+fi
 DEST="$(mkdir -p "${1:-build/mlflow-server}" && cd "${1:-build/mlflow-server}" && pwd)"
 if [ ! -x "$SRC/setup.sh" ]; then
   echo "mlflow-server: no $SRC/setup.sh here; the mirror's real-MLflow tests will fail (set MLOPS_SKIP_REAL_MLFLOW=1 to skip them)" >&2
