@@ -75,6 +75,36 @@ std::filesystem::path in_workspace(const CheckContext& c, const std::string& pat
   return p.is_absolute() ? p : std::filesystem::path(c.workspace) / p;
 }
 
+// A learner's workspace is untrusted: a relative path must stay inside it once symlinks are
+// followed (an absolute path comes from the rubric or the grader, and is taken as given).
+// nullopt when the path may be read; else why not.
+std::optional<std::string> outside_workspace(const CheckContext& c, const std::string& path) {
+  if (std::filesystem::path(c.expand(path)).is_absolute()) return std::nullopt;
+  std::error_code ec;
+  const std::string root = std::filesystem::weakly_canonical(c.workspace, ec).string();
+  const std::string target = std::filesystem::weakly_canonical(in_workspace(c, path), ec).string();
+  if (!ec && (target == root || target.rfind(root + "/", 0) == 0)) return std::nullopt;
+  return fmt::format("{} is outside the workspace (it leads to {}): not read", path, target);
+}
+
+// The most a check reads of one file: more is refused, not loaded.
+constexpr std::uintmax_t kMaxFileBytes = 16u << 20;
+
+// Reads a file a check looks at: inside the workspace, a regular file (not a pipe that
+// would block), at most kMaxFileBytes. Error{not_found|invalid_input} otherwise.
+std::string read_workspace_file(const CheckContext& c, const std::string& path) {
+  if (auto why = outside_workspace(c, path)) throw Error(ErrorCode::invalid_input, *why);
+  const std::filesystem::path p = in_workspace(c, path);
+  std::error_code ec;
+  if (!std::filesystem::exists(p, ec)) throw Error(ErrorCode::not_found, fmt::format("{} does not exist in the workspace", path));
+  if (!std::filesystem::is_regular_file(p, ec)) throw Error(ErrorCode::invalid_input, fmt::format("{} is not a regular file", path));
+  const std::uintmax_t size = std::filesystem::file_size(p, ec);
+  if (ec || size > kMaxFileBytes) {
+    throw Error(ErrorCode::invalid_input, fmt::format("{} is larger than {} MB: not read", path, kMaxFileBytes >> 20));
+  }
+  return read_file(p.string());
+}
+
 bool compare(double got, const std::string& op, double expected) {
   return op == ">" ? got > expected : op == ">=" ? got >= expected : op == "<" ? got < expected : op == "<=" ? got <= expected
          : op == "==" ? got == expected : got != expected;
@@ -137,15 +167,24 @@ std::optional<json> lookup(const json& doc, const std::string& path) {
   return *at;
 }
 
-json yaml_to_json(const YAML::Node& n) {
+// YAML's aliases let a few hundred bytes name billions of nodes ("billion laughs"): the
+// conversion counts the nodes it builds and the depth, and stops past these.
+constexpr std::size_t kMaxYamlNodes = 200'000;
+constexpr int kMaxYamlDepth = 64;
+
+json yaml_to_json(const YAML::Node& n, std::size_t& budget, int depth) {
+  if (budget == 0 || --budget == 0) {
+    throw Error(ErrorCode::invalid_input, fmt::format("more than {} YAML nodes once aliases are expanded: not read", kMaxYamlNodes));
+  }
+  if (depth > kMaxYamlDepth) throw Error(ErrorCode::invalid_input, fmt::format("YAML nested deeper than {} levels: not read", kMaxYamlDepth));
   if (n.IsMap()) {
     json j = json::object();
-    for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+    for (const auto& kv : n) j[kv.first.as<std::string>()] = yaml_to_json(kv.second, budget, depth + 1);
     return j;
   }
   if (n.IsSequence()) {
     json j = json::array();
-    for (const auto& v : n) j.push_back(yaml_to_json(v));
+    for (const auto& v : n) j.push_back(yaml_to_json(v, budget, depth + 1));
     return j;
   }
   if (!n.IsScalar()) return nullptr;
@@ -162,6 +201,11 @@ json yaml_to_json(const YAML::Node& n) {
   } catch (const std::exception&) {
   }
   return s;
+}
+
+json yaml_to_json(const YAML::Node& n) {
+  std::size_t budget = kMaxYamlNodes;
+  return yaml_to_json(n, budget, 0);
 }
 
 std::vector<FieldAssertion> parse_fields(const YAML::Node& node, const std::string& file) {
@@ -229,6 +273,7 @@ class FileExists : public Check {
  public:
   FileExists(const YAML::Node& n, const std::string& file) : path_(need(n, "path", file)) {}
   CheckResult run(const CheckContext& c) const override {
+    if (auto why = outside_workspace(c, path_)) return {false, *why};
     const auto p = in_workspace(c, path_);
     if (std::filesystem::exists(p)) return {true, fmt::format("{} exists", path_)};
     return {false, fmt::format("{} does not exist in the workspace", path_)};
@@ -244,7 +289,7 @@ class FileContains : public Check {
       : path_(need(n, "path", file)), regex_(need(n, "regex", file), n, file) {}
   CheckResult run(const CheckContext& c) const override {
     try {
-      if (regex_.search(read_file(in_workspace(c, path_).string()))) return {true, fmt::format("{} matches /{}/", path_, regex_.pattern())};
+      if (regex_.search(read_workspace_file(c, path_))) return {true, fmt::format("{} matches /{}/", path_, regex_.pattern())};
       return {false, fmt::format("{} has no match for /{}/", path_, regex_.pattern())};
     } catch (const Error& e) {
       return {false, e.what()};
@@ -266,8 +311,9 @@ class EnvFile : public Check {
   CheckResult run(const CheckContext& c) const override {
     std::string text;
     try {
-      text = read_file(in_workspace(c, path_).string());
-    } catch (const Error&) {
+      text = read_workspace_file(c, path_);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::not_found) return {false, e.what()};
       return {false, fmt::format("{} is missing (copy .env.example to {})", path_, path_)};
     }
     std::vector<std::string> missing;
@@ -492,7 +538,9 @@ class DocumentFile : public Check {
   CheckResult run(const CheckContext& c) const override {
     json doc;
     try {
-      const std::string text = read_file(in_workspace(c, path_).string());
+      const std::string text = read_workspace_file(c, path_);
+      // yaml-cpp spends a few hundred bytes a node: YAML documents are held to 2 MB.
+      if (yaml_ && text.size() > (2u << 20)) return {false, fmt::format("{} is larger than 2 MB: not read as YAML", path_)};
       doc = yaml_ ? yaml_to_json(YAML::Load(text)) : json::parse(text);
     } catch (const std::exception& e) {
       return {false, fmt::format("{} cannot be read as {}: {}", path_, yaml_ ? "YAML" : "JSON", shorten(e.what()))};
@@ -547,10 +595,13 @@ class Sqlite : public Check {
     if (n["equals"]) equals_ = n["equals"].as<std::string>();
   }
   CheckResult run(const CheckContext& c) const override {
+    if (auto why = outside_workspace(c, path_)) return {false, *why};
     const std::string path = in_workspace(c, path_).string();
     if (!std::filesystem::exists(path)) return {false, fmt::format("{} does not exist in the workspace", path_)};
+    if (!std::filesystem::is_regular_file(path)) return {false, fmt::format("{} is not a regular file", path_)};
     try {
-      sqlite::Database db(path);
+      // Read-only: grading never changes a database (no journal mode switch, no write).
+      sqlite::Database db(path, 5000, sqlite::Access::read_only);
       sqlite::Statement s(db, c.expand(query_));
       if (!s.step()) return {false, fmt::format("`{}` returned no row", query_)};
       const std::string got = s.column_text(0);
@@ -584,6 +635,7 @@ class Registry : public Check {
     if (n["mlflow"]) mlflow_ = n["mlflow"].as<std::string>();
   }
   CheckResult run(const CheckContext& c) const override {
+    if (auto why = outside_workspace(c, path_)) return {false, *why};
     const std::string path = in_workspace(c, path_).string();
     if (!std::filesystem::exists(path)) return {false, fmt::format("no registry at {} (run `mlops train --register`)", path_)};
     try {
@@ -651,8 +703,9 @@ class Junit : public Check {
   CheckResult run(const CheckContext& c) const override {
     std::string xml;
     try {
-      xml = read_file(in_workspace(c, path_).string());
-    } catch (const Error&) {
+      xml = read_workspace_file(c, path_);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::not_found) return {false, e.what()};
       return {false, fmt::format("{} is missing (write a JUnit report, e.g. ctest --output-junit)", path_)};
     }
     // Counts the <testcase> elements and the <failure>/<error> elements inside them.

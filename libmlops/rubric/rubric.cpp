@@ -61,15 +61,58 @@ Module module_of(const std::string& id, const YAML::Node& node, const std::strin
   return m;
 }
 
+// The nodes a rubric holds once its aliases are expanded, counted up to `budget`: a few
+// hundred bytes of anchors can name billions ("billion laughs").
+bool within(const YAML::Node& n, std::size_t& budget) {
+  if (budget == 0) return false;
+  --budget;
+  if (n.IsMap()) {
+    for (const auto& kv : n) {
+      if (!within(kv.first, budget) || !within(kv.second, budget)) return false;
+    }
+  } else if (n.IsSequence()) {
+    for (const auto& v : n) {
+      if (!within(v, budget)) return false;
+    }
+  }
+  return true;
+}
+
+Rubric parse_with_types_checked(const YAML::Node& root, const std::string& path);
+
 }  // namespace
 
 Rubric parse_rubric(const std::string& text, const std::string& path) {
+  constexpr std::size_t kMaxRubricBytes = 4u << 20;
+  constexpr std::size_t kMaxRubricNodes = 100'000;
+  if (text.size() > kMaxRubricBytes) {
+    throw Error(ErrorCode::invalid_input, fmt::format("{}: the rubric is larger than {} MB", path, kMaxRubricBytes >> 20),
+                "a rubric is a short YAML file (the course's is 10 KB)");
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw Error(ErrorCode::invalid_input, fmt::format("{}:{}: {}", path, e.mark.line + 1, e.msg), "the rubric is not valid YAML");
   }
+  std::size_t budget = kMaxRubricNodes;
+  if (!within(root, budget)) {
+    throw Error(ErrorCode::invalid_input,
+                fmt::format("{}: more than {} YAML nodes once aliases are expanded", path, kMaxRubricNodes),
+                "a rubric's anchors and aliases may not multiply it past that");
+  }
+  try {
+    return parse_with_types_checked(root, path);
+  } catch (const YAML::Exception& e) {  // a field of the wrong type, e.g. `exit_code: zero`
+    throw Error(ErrorCode::invalid_input,
+                fmt::format("{}:{}:{}: a field has the wrong type ({})", path, e.mark.line + 1, e.mark.column + 1, e.msg),
+                "see rubric/README.md for each check's fields and their types");
+  }
+}
+
+namespace {
+
+Rubric parse_with_types_checked(const YAML::Node& root, const std::string& path) {
   if (!root.IsMap()) throw Error(ErrorCode::invalid_input, fmt::format("{}: a rubric is a mapping with 'modules'", path));
   Rubric r;
   r.path = path;
@@ -86,6 +129,8 @@ Rubric parse_rubric(const std::string& text, const std::string& path) {
   for (const auto& kv : modules) r.modules.push_back(module_of(kv.first.as<std::string>(), kv.second, path));
   return r;
 }
+
+}  // namespace
 
 Rubric load_rubric(const std::string& path) { return parse_rubric(read_file(path), path); }
 

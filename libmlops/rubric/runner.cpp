@@ -69,7 +69,17 @@ Results run_rubric(const Rubric& rubric, const RunOptions& o) {
   const auto worker = [&] {
     for (std::size_t k = next++; k < jobs.size(); k = next++) {
       const auto start = std::chrono::steady_clock::now();
-      const CheckResult r = jobs[k].check->run(context);
+      // Whatever a check throws becomes its criterion's reason: the report is always written.
+      CheckResult r;
+      try {
+        r = jobs[k].check->run(context);
+      } catch (const std::bad_alloc&) {
+        r = {false, "the check ran out of memory (what it read is too large, or built to expand)"};
+      } catch (const std::exception& e) {
+        r = {false, fmt::format("the check failed: {}", e.what())};
+      } catch (...) {
+        r = {false, "the check failed"};
+      }
       CriterionResult& cr = *jobs[k].result;
       cr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       cr.status = r.passed ? "pass" : "fail";

@@ -39,7 +39,9 @@ for readme in README.md README.zh-TW.md; do
   # registry's model of the same name would rightly be refused by a shared one).
   [ -z "$double_pid" ] || { kill "$double_pid"; wait "$double_pid" 2>/dev/null || true; }
   start_mlflow_double "$build" "$dir"
-  for f in build tests rubric compose dashboards examples .env.example README.md README.zh-TW.md; do ln -s "$root/$f" "$dir/$f"; done
+  for f in build tests rubric compose dashboards examples; do ln -s "$root/$f" "$dir/$f"; done
+  # Copies, not links: the grader reads no file that leads outside the graded workspace.
+  for f in .env.example README.md README.zh-TW.md; do cp "$root/$f" "$dir/$f"; done
   port=$(free_port)
   {
     cat <<PREAMBLE

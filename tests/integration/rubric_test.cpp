@@ -1,9 +1,14 @@
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "libmlops/sqlite/database.hpp"
 #include "tests/support/support.hpp"
 
 using namespace mlops;
@@ -181,5 +186,105 @@ modules:
     const auto bad = test::run_cli({"badge", "--results", dir.file("nope.json")}, "", dir.path());
     CHECK(bad.exit_code == 2);
     CHECK(bad.err.find("is not mlops.rubric-results/1") != std::string::npos);
+  }
+}
+
+namespace {
+
+// A file's bytes and modification time, to prove grading left it alone.
+std::pair<std::string, std::filesystem::file_time_type> fingerprint(const std::string& path) {
+  return {test::read_text(path), std::filesystem::last_write_time(path)};
+}
+
+}  // namespace
+
+TEST_SUITE("integration/rubric") {
+  TEST_CASE("a hostile workspace: a YAML bomb, symlinks out, a FIFO — each criterion fails with why, nothing outside is touched") {
+    test::TempDir outside;
+    test::TempDir ws;
+    // Outside the workspace: a secret file and two databases the grader must not change.
+    outside.write("secret.txt", "GRADER_SECRET=hunter2\n");
+    ::chmod(outside.file("secret.txt").c_str(), 0600);
+    REQUIRE(test::run_cli({"train", "--n-samples", "200", "--register", "-o", outside.file("m.json")}, outside.file("home"), outside.path())
+                .exit_code == 0);
+    {
+      sqlite::Database db(outside.file("other.db"));
+      db.exec("PRAGMA journal_mode = DELETE; CREATE TABLE t(x); INSERT INTO t VALUES (1)");
+    }
+    const auto secret_before = fingerprint(outside.file("secret.txt"));
+    const auto other_before = fingerprint(outside.file("other.db"));
+    const auto registry_before = fingerprint(outside.file("home/mlops.db"));
+    // The workspace: links to them, a billion-laughs CI file, a FIFO where a file should be.
+    std::filesystem::create_directories(ws.file(".mlops"));
+    std::filesystem::create_directories(ws.file(".github/workflows"));
+    std::filesystem::create_symlink(outside.file("home/mlops.db"), ws.file(".mlops/mlops.db"));
+    std::filesystem::create_symlink(outside.file("other.db"), ws.file("app.db"));
+    std::filesystem::create_symlink(outside.file("secret.txt"), ws.file("notes.txt"));
+    // a1 … a9 each hold nine of the level below: 9^10 strings once expanded.
+    std::string fixed = "a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+    for (int i = 1; i < 10; ++i) {
+      std::string refs;
+      for (int k = 0; k < 9; ++k) refs += fmt::format("{}*a{}", k ? "," : "", i - 1);
+      fixed += fmt::format("a{}: &a{} [{}]\n", i, i, refs);
+    }
+    ws.write(".github/workflows/ci.yml", fixed + "on: push\n");
+    REQUIRE(::mkfifo(ws.file("fifo.log").c_str(), 0644) == 0);
+    ws.write("rubric.yml", R"(
+pass_score: 100
+modules:
+  M1:
+    title: hostile
+    criteria:
+      C1: {text: ci, check: {kind: yaml, path: .github/workflows/ci.yml, fields: [{path: on, exists: true}]}}
+      C2: {text: registry, check: {kind: registry, path: .mlops/mlops.db, model: ChurnPredictionModel}}
+      C3: {text: app db, check: {kind: sqlite, path: app.db, query: "SELECT COUNT(*) FROM t", equals: "1"}}
+      C4: {text: notes, check: {kind: file_contains, path: notes.txt, regex: SECRET}}
+      C5: {text: fifo, check: {kind: file_contains, path: fifo.log, regex: x}}
+      C6: {text: fine, check: {kind: file_exists, path: rubric.yml}}
+)");
+    const auto r = test::run_cli({"eval-rubric", "--rubric", ws.file("rubric.yml"), "--workspace", ws.path(), "--format", "json",
+                                  "--timeout", "20"},
+                                 "", ws.path());
+    CHECK(r.exit_code == 1);  // graded, below the mark — not crashed
+    const json report = json::parse(r.out);
+    std::map<std::string, std::string> reasons;
+    for (const json& m : report["modules"]) {
+      for (const json& c : m["criteria"]) reasons[c["id"]] = c["status"].get<std::string>() + ": " + c["reason"].get<std::string>();
+    }
+    INFO(r.out);
+    CHECK(reasons["C1"].find("fail: ") == 0);
+    CHECK(reasons["C1"].find("aliases are expanded") != std::string::npos);
+    for (const char* id : {"C2", "C3", "C4"}) CHECK(reasons[id].find("outside the workspace") != std::string::npos);
+    CHECK(reasons["C5"].find("not a regular file") != std::string::npos);
+    CHECK(reasons["C6"].find("pass") == 0);
+    CHECK(r.out.find("hunter2") == std::string::npos);
+    CHECK(fingerprint(outside.file("secret.txt")) == secret_before);
+    CHECK(fingerprint(outside.file("other.db")) == other_before);
+    CHECK(fingerprint(outside.file("home/mlops.db")) == registry_before);
+    CHECK(!std::filesystem::exists(outside.file("other.db-wal")));
+  }
+
+  TEST_CASE("a rubric with a wrong type or built to expand is refused with file:line, exit 2") {
+    test::TempDir dir;
+    const auto grade = [&](const std::string& rubric) {
+      dir.write("r.yml", rubric);
+      return test::run_cli({"eval-rubric", "--rubric", dir.file("r.yml"), "--workspace", dir.path()}, "", dir.path());
+    };
+    auto r = grade("modules:\n  M1:\n    criteria:\n      C1: {text: t, check: {kind: command, run: 'true', exit_code: zero}}\n");
+    CHECK(r.exit_code == 2);
+    CHECK_MESSAGE(r.err.find("r.yml:4:") != std::string::npos, r.err);
+    CHECK(r.err.find("wrong type") != std::string::npos);
+    CHECK(r.err.find("internal error") == std::string::npos);
+    r = grade("variables: {x: [1, 2]}\nmodules:\n  M1:\n    criteria:\n      C1: {text: t, check: {kind: file_exists, path: a}}\n");
+    CHECK(r.exit_code == 2);
+    CHECK_MESSAGE(r.err.find("r.yml:1:") != std::string::npos, r.err);
+    std::string laughs = "x0: &x0 [a, a, a, a, a, a, a, a, a]\n";
+    for (int i = 1; i < 10; ++i) laughs += fmt::format("x{0}: &x{0} [*x{1}, *x{1}, *x{1}, *x{1}, *x{1}, *x{1}, *x{1}, *x{1}, *x{1}]\n", i, i - 1);
+    r = grade(laughs + "modules:\n  M1:\n    criteria:\n      C1: {text: t, check: {kind: all_of, checks: [*x9]}}\n");
+    CHECK(r.exit_code == 2);
+    CHECK_MESSAGE(r.err.find("aliases are expanded") != std::string::npos, r.err);
+    r = grade(std::string(5u << 20, '#'));
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("larger than 4 MB") != std::string::npos);
   }
 }
