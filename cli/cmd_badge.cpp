@@ -12,6 +12,8 @@
 #include "libmlops/badge/badge.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/fs.hpp"
+#include "libmlops/core/sha256.hpp"
+#include "libmlops/core/text.hpp"
 
 namespace mlops::cli {
 namespace {
@@ -63,10 +65,50 @@ BadgeConfig load_config(const std::string& path) {
   return c;
 }
 
-// A file name from a badge or module name: letters, digits, '-', '_', '.' kept.
+// A file name from a badge or module name: ASCII letters, digits, '-', '_' and '.' kept.
+// A name that loses anything (any other script, '/', control bytes) or is long gets a
+// short hash of the whole name, so two names never share a file ("部署" and "測試" would
+// both be "______" otherwise).
 std::string file_name(const std::string& name) {
   std::string out;
-  for (unsigned char ch : name) out += std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' ? static_cast<char>(ch) : '_';
+  bool changed = false;
+  for (unsigned char ch : name) {
+    const bool keep = std::isalnum(ch) || ch == '-' || ch == '_' || (ch == '.' && !out.empty());
+    out += keep ? static_cast<char>(ch) : '_';
+    changed |= !keep;
+  }
+  if (!changed && out.size() <= 60) return out;
+  return out.substr(0, 40) + "-" + sha256_hex(name).substr(0, 10);
+}
+
+// Text shown on a badge: valid UTF-8, no control characters, at most 80 characters.
+std::string badge_text(const std::string& text) {
+  std::string out;
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < text.size() && chars < 80;) {
+    const std::size_t n = utf8_sequence_length(std::string_view(text).substr(i));
+    if (n == 0) {  // not UTF-8: dropped
+      ++i;
+      continue;
+    }
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const bool c1 = n == 2 && c == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0;
+    if (!(n == 1 && (c < 0x20 || c == 0x7F)) && !c1) {
+      out.append(text, i, n);
+      ++chars;
+    }
+    i += n;
+  }
+  return out;
+}
+
+// Markdown image alt text: nothing in it can close the bracket, start a link or raw HTML.
+std::string markdown_text(const std::string& text) {
+  std::string out;
+  for (char ch : text) {
+    if (std::string_view("\\[]()<>*_`!&").find(ch) != std::string_view::npos) out += '\\';
+    out += ch;
+  }
   return out;
 }
 
@@ -87,15 +129,15 @@ int run(const BadgeOptions& opt, Context& ctx) {
   std::vector<std::pair<std::string, badge::Badge>> badges;  // file stem, badge
   const auto percent = [](double score) { return fmt::format("{:.0f}%", std::floor(score + 1e-9)); };
   const double total = results.at("score").get<double>();
-  badges.push_back({"overall", {zh ? config.overall_label_zh : config.overall_label_en, percent(total), config.color_for(total)}});
+  badges.push_back({"overall", {badge_text(zh ? config.overall_label_zh : config.overall_label_en), percent(total), config.color_for(total)}});
   for (const auto& m : results.at("modules")) {
     const double score = m.at("score").get<double>();
     const std::string id = m.at("id");
-    badges.push_back({file_name(id), {fmt::format("{} {}", id, m.value("title", "")), percent(score), config.color_for(score)}});
+    badges.push_back({file_name(id), {badge_text(fmt::format("{} {}", id, m.value("title", ""))), percent(score), config.color_for(score)}});
     for (const auto& c : m.at("criteria")) {
       const std::string name = c.value("badge", "");
       if (c.value("status", "") == "pass" && !name.empty()) {
-        badges.push_back({"badge-" + file_name(name), {"", name, config.criterion_color}});
+        badges.push_back({"badge-" + file_name(name), {"", badge_text(name), config.criterion_color}});
       }
     }
   }
@@ -105,7 +147,8 @@ int run(const BadgeOptions& opt, Context& ctx) {
   for (const auto& [stem, b] : badges) {
     write_file_atomic(opt.out + "/" + stem + ".svg", badge::render_svg(b));
     write_file_atomic(opt.out + "/" + stem + ".json", badge::endpoint_json(b).dump() + "\n");
-    markdown += fmt::format("![{}]({}/{}.svg) ", b.label.empty() ? b.message : b.label + ": " + b.message, opt.out, stem);
+    markdown += fmt::format("![{}](<{}/{}.svg>) ", markdown_text(b.label.empty() ? b.message : b.label + ": " + b.message),
+                            opt.out, stem);
     written.push_back({{"file", opt.out + "/" + stem + ".svg"}, {"label", b.label}, {"message", b.message}, {"color", b.color}});
   }
   markdown += "\n";

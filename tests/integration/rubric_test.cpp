@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "libmlops/sqlite/database.hpp"
@@ -262,6 +263,51 @@ modules:
     CHECK(fingerprint(outside.file("other.db")) == other_before);
     CHECK(fingerprint(outside.file("home/mlops.db")) == registry_before);
     CHECK(!std::filesystem::exists(outside.file("other.db-wal")));
+  }
+
+  TEST_CASE("hostile badge names: control bytes stripped, every name its own file, Markdown escaped") {
+    test::TempDir dir;
+    const std::string long_name(240, 'L');
+    const json results = {
+        {"schema", "mlops.rubric-results/1"}, {"score", 100}, {"lang", "en"},
+        {"modules",
+         {{{"id", "M1"}, {"title", "t\u0007\u001b[31m"}, {"score", 100},
+           {"criteria",
+            {{{"status", "pass"}, {"badge", "部署"}},
+             {{"status", "pass"}, {"badge", "測試"}},
+             {{"status", "pass"}, {"badge", long_name}},
+             {{"status", "pass"}, {"badge", "bell\u0007\u0085tab\tend"}},
+             {{"status", "pass"}, {"badge", "x](javascript:alert(1)) <img src=x onerror=alert(1)>"}},
+             {{"status", "pass"}, {"badge", "../../escape"}}}}}}}};
+    dir.write("results.json", results.dump());
+    const auto r = test::run_cli({"badge", "--results", dir.file("results.json"), "--out", dir.file("badges"), "--json"}, "", dir.path());
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    const json out = json::parse(r.out);
+    std::set<std::string> files;
+    for (const json& b : out["badges"]) {
+      const std::string file = b["file"];
+      files.insert(file);
+      CHECK(std::filesystem::path(file).parent_path() == std::filesystem::path(dir.file("badges")));  // nothing escapes the folder
+      CHECK(std::filesystem::path(file).filename().string().size() < 80);
+      CHECK(std::filesystem::exists(file));
+      for (const char* field : {"label", "message"}) {
+        const std::string text = b[field];
+        CHECK(std::none_of(text.begin(), text.end(), [](unsigned char ch) { return ch < 0x20 || ch == 0x7F; }));
+      }
+      std::vector<std::string> env;
+      for (char** e = environ; *e; ++e) env.emplace_back(*e);
+      CHECK(test::wait_exit_code(test::spawn_program("/usr/bin/xmllint", {"--noout", file}, env, dir.path(), dir.file("o"), dir.file("e"))) == 0);
+    }
+    CHECK(files.size() == out["badges"].size());  // 部署 and 測試 no longer share a file
+    const std::string markdown = test::read_text(dir.file("badges/README.md"));
+    std::string link = "<";
+    link += dir.file("badges");
+    link += '/';
+    for (std::size_t at = markdown.find('<'); at != std::string::npos; at = markdown.find('<', at + 1)) {
+      const bool ours = markdown.compare(at, link.size(), link) == 0;
+      CHECK_MESSAGE((ours || markdown[at - 1] == '\\'), markdown.substr(at, 20));  // our link targets, or escaped
+    }
+    CHECK(markdown.find("](javascript:") == std::string::npos);
   }
 
   TEST_CASE("a rubric with a wrong type or built to expand is refused with file:line, exit 2") {
