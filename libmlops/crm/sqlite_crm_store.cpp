@@ -111,30 +111,16 @@ std::vector<SegmentChange> SqliteCrmStore::write_segments(const std::vector<Segm
     check_customer_id(w.customer_id);
     if (w.segment.empty()) throw Error(ErrorCode::invalid_input, fmt::format("empty segment for {}", w.customer_id));
     SegmentChange change{w.customer_id, w.expected_segment, w.segment, true};
+    // One compare-and-set when the caller knows the segment it read; a strict write (a
+    // rollback) never falls back, so an edit made since is not overwritten.
     bool written = false;
-    if (w.strict) {  // compare-and-set in the same statement: a concurrent edit is never overwritten
-      swap.reset();
-      swap.bind_ref(1, w.customer_id).bind_ref(2, w.segment).bind_ref(3, w.model_version).bind(4, now);
-      swap.bind_ref(5, w.expected_segment).step();
-      written = db_->changes() == 1;
-      if (!written) {
-        current.reset();
-        current.bind_ref(1, w.customer_id);
-        if (!current.step()) {
-          throw Error(ErrorCode::not_found, fmt::format("no customer with id '{}' in the CRM", w.customer_id),
-                      "run `mlops crm list` to see customer ids");
-        }
-        change.old_segment = current.column_text(0);
-        change.changed = false;
-        change.conflict = change.old_segment != w.segment;  // already there: nothing to restore
-      }
-    } else if (!w.expected_segment.empty() && w.expected_segment != w.segment) {
+    if (!w.expected_segment.empty() && (w.strict || w.expected_segment != w.segment)) {
       swap.reset();
       swap.bind_ref(1, w.customer_id).bind_ref(2, w.segment).bind_ref(3, w.model_version).bind(4, now);
       swap.bind_ref(5, w.expected_segment).step();
       written = db_->changes() == 1;
     }
-    if (!written && !w.strict) {  // no hint, or the segment moved since the caller read it
+    if (!written) {  // no hint, or the segment moved since the caller read it
       current.reset();
       current.bind_ref(1, w.customer_id);
       if (!current.step()) {
@@ -142,8 +128,9 @@ std::vector<SegmentChange> SqliteCrmStore::write_segments(const std::vector<Segm
                     "run `mlops crm list` to see customer ids");
       }
       change.old_segment = current.column_text(0);
-      change.changed = change.old_segment != change.new_segment;
-      if (change.changed || w.force) {
+      change.changed = !w.strict && change.old_segment != change.new_segment;
+      change.conflict = w.strict && change.old_segment != w.segment;  // already restored is no conflict
+      if (change.changed || (w.force && !w.strict)) {
         update.reset();
         update.bind_ref(1, w.customer_id).bind_ref(2, w.segment).bind_ref(3, w.model_version).bind(4, now).step();
         written = true;

@@ -145,7 +145,7 @@ class Mirror {
       const std::string name = remote_name(model.name);
       std::map<std::int64_t, std::string> numbers;  // local version -> MLflow's
       for (const registry::ModelVersion& local : store_.list_versions(model.name)) {
-        const std::string key = version_key(json{{"name", model.name}, {"version", local.version}});
+        const std::string key = version_key(model.name, local.version);
         const std::string origin = fmt::format("{}/version/{}/{}", registry_id_, model.name, local.version);
         const auto recorded = store_.mirror_id("version", key);
         std::optional<ModelVersion> remote;
@@ -217,9 +217,11 @@ class Mirror {
 
  private:
   std::string remote_name(const std::string& local) const { return options_.model_prefix + local; }
-  std::string version_key(const json& p) const {
-    return fmt::format("{}/{}", remote_name(p.at("name")), p.at("version").get<std::int64_t>());
+  // The key of a version's MLflow number: its MLflow model name and local version.
+  std::string version_key(const std::string& local_name, std::int64_t version) const {
+    return fmt::format("{}/{}", remote_name(local_name), version);
   }
+  std::string version_key(const json& p) const { return version_key(p.at("name"), p.at("version").get<std::int64_t>()); }
 
   std::string experiment_id(const std::string& name) {
     if (auto id = store_.mirror_id("experiment", name)) return *id;
@@ -415,7 +417,7 @@ class Mirror {
                     {"run_id", local.run_id},   {"artifact_sha256", local.artifact_sha256},
                     {"version_tag", local.version_tag}, {"description", local.description},
                     {"tags", local.tags}};
-    const std::string key = version_key(p);
+    const std::string key = version_key(local_name, local_version);
     store_.forget_mirror_id("version", key);
     create_version(p);
     const std::string version = *store_.mirror_id("version", key);

@@ -238,13 +238,10 @@ RegistryStore::RegistryStore(const std::string& path, Mode mode)
         ::access(home_.c_str(), W_OK) == 0) {
       RegistryStore upgrade(path, Mode::read_write);
     }
-    Statement version(*db_, "PRAGMA user_version");
-    version.step();
-    if (version.column_int64(0) != detail::schema_version()) {
+    if (const std::int64_t found = schema(); found != detail::schema_version()) {
       throw Error(ErrorCode::corrupt,
-                  fmt::format("{} has schema version {}; this mlops reads version {}", path, version.column_int64(0),
-                              detail::schema_version()),
-                  version.column_int64(0) < detail::schema_version()
+                  fmt::format("{} has schema version {}; this mlops reads version {}", path, found, detail::schema_version()),
+                  found < detail::schema_version()
                       ? "run a command that changes the registry once (e.g. `mlops mirror`) where it is writable"
                       : "upgrade mlops");
     }
@@ -733,16 +730,24 @@ void RegistryStore::mark_outbox_failed(std::int64_t id, const std::string& error
   update_outbox(*db_, id, "failed", &error, true);
 }
 
-void RegistryStore::retry_outbox(std::int64_t id) {
-  sqlite::Transaction tx(*db_);
-  Statement find(*db_, "SELECT status FROM outbox WHERE id = ?1");
+namespace {
+// An outbox event's status; Error{not_found} for an unknown id.
+std::string outbox_status(sqlite::Database& db, std::int64_t id) {
+  Statement find(db, "SELECT status FROM outbox WHERE id = ?1");
   find.bind(1, id);
   if (!find.step()) {
     throw Error(ErrorCode::not_found, fmt::format("no mirror event {}", id),
                 "run `mlops mirror status` to list the pending and failed events");
   }
-  if (find.column_text(0) != "failed") {
-    throw Error(ErrorCode::not_found, fmt::format("mirror event {} has not failed (it is {})", id, find.column_text(0)),
+  return find.column_text(0);
+}
+}  // namespace
+
+void RegistryStore::retry_outbox(std::int64_t id) {
+  sqlite::Transaction tx(*db_);
+  const std::string status = outbox_status(*db_, id);
+  if (status != "failed") {
+    throw Error(ErrorCode::not_found, fmt::format("mirror event {} has not failed (it is {})", id, status),
                 "only failed events can be retried; pending ones are sent by `mlops mirror`");
   }
   Statement s(*db_, "UPDATE outbox SET status = 'pending', updated_at = ?2 WHERE id = ?1");
@@ -752,13 +757,7 @@ void RegistryStore::retry_outbox(std::int64_t id) {
 
 void RegistryStore::skip_outbox(std::int64_t id, const std::string& reason) {
   sqlite::Transaction tx(*db_);
-  Statement find(*db_, "SELECT status FROM outbox WHERE id = ?1");
-  find.bind(1, id);
-  if (!find.step()) {
-    throw Error(ErrorCode::not_found, fmt::format("no mirror event {}", id),
-                "run `mlops mirror status` to list the pending and failed events");
-  }
-  const std::string status = find.column_text(0);
+  const std::string status = outbox_status(*db_, id);
   if (status != "failed" && status != "pending") {
     throw Error(ErrorCode::conflict, fmt::format("mirror event {} is {}: there is nothing to skip", id, status),
                 "only pending and failed events can be skipped");

@@ -17,7 +17,7 @@
 
 #include "libmlops/core/fs.hpp"
 #include "libmlops/core/sha256.hpp"
-#include "libmlops/sqlite/database.hpp"
+#include "tests/support/mirror_project.hpp"
 #include "tests/support/mlflow_double.hpp"
 #include "tests/support/real_mlflow.hpp"
 #include "tests/support/support.hpp"
@@ -34,44 +34,11 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 const std::string kModel = "ChurnPredictionModel";
 
 // A learner's project (its own MLOPS_HOME) whose registry mirrors to `url`.
-struct Project {
-  test::TempDir dir;
-  std::string home = dir.file(".mlops");
-  std::vector<std::string> env;
-  explicit Project(const std::string& url, std::vector<std::string> extra = {})
-      : env{"MLFLOW_TRACKING_URI=" + url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES=1"} {
-    env.insert(env.end(), extra.begin(), extra.end());
-  }
-  test::CliResult run(const std::vector<std::string>& args, const std::vector<std::string>& more_env = {}) {
-    std::vector<std::string> e = env;
-    e.insert(e.end(), more_env.begin(), more_env.end());
-    return test::run_cli(args, home, dir.path(), e);
-  }
-  test::CliResult train(const std::string& tag, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"train", "--n-samples", "300", "--c-param", "0.5", "--model-version", tag,
-                                     "-o", dir.file(tag + ".json"), "--register"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return run(args);
-  }
-  json status() {
-    const auto r = run({"mirror", "status", "--json"});
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    return json::parse(r.out);
-  }
-  std::string registry_id() {
-    sqlite::Database db(home + "/mlops.db");
-    sqlite::Statement s(db, "SELECT value FROM meta WHERE key = 'registry_id'");
-    REQUIRE(s.step());
-    return s.column_text(0);
-  }
+struct Project : test::MirrorProject {
+  explicit Project(const std::string& url, const std::vector<std::string>& extra = {}) : MirrorProject(url, 1, extra) {}
 };
 
-const json* find_model(const json& state, const std::string& name) {
-  for (const json& m : state["models"]) {
-    if (m["name"] == name) return &m;
-  }
-  return nullptr;
-}
+using test::find_model;
 
 // A file of MLflow's artifact store, through its proxy.
 std::string artifact(const test::RealMlflow& mlflow, const std::string& uri_and_path) {

@@ -10,6 +10,7 @@
 
 #include "libmlops/core/fs.hpp"
 #include "libmlops/core/sha256.hpp"
+#include "tests/support/mirror_project.hpp"
 #include "tests/support/mlflow_double.hpp"
 #include "tests/support/server_process.hpp"
 #include "tests/support/support.hpp"
@@ -23,33 +24,12 @@ namespace {
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-// A learner's project whose registry mirrors to `mlflow`.
-struct Project {
-  test::TempDir dir;
-  std::string home = dir.file(".mlops");
-  std::vector<std::string> env;
-  explicit Project(const test::MlflowDouble& mlflow)
-      : env{"MLFLOW_TRACKING_URI=" + mlflow.url(), "MLFLOW_HTTP_REQUEST_MAX_RETRIES=2"} {}
-  test::CliResult run(const std::vector<std::string>& args) { return test::run_cli(args, home, dir.path(), env); }
-  test::CliResult train(const std::string& tag, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"train", "--n-samples", "400", "--c-param", "0.5", "--model-version", tag,
-                                     "-o", dir.file(tag + ".json"), "--register"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return run(args);
-  }
-  json status() {
-    const auto r = run({"mirror", "status", "--json"});
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    return json::parse(r.out);
-  }
+// A learner's project whose registry mirrors to the double.
+struct Project : test::MirrorProject {
+  explicit Project(const test::MlflowDouble& mlflow) : MirrorProject(mlflow.url(), 2) {}
 };
 
-const json* find_model(const json& state, const std::string& name) {
-  for (const json& m : state["models"]) {
-    if (m["name"] == name) return &m;
-  }
-  return nullptr;
-}
+using test::find_model;
 
 }  // namespace
 
@@ -74,7 +54,7 @@ TEST_SUITE("integration/mirror") {
       CHECK(run["info"]["status"] == "FINISHED");
       CHECK(run["info"]["experiment_id"] == "0");  // the local "Default" experiment is MLflow's
       CHECK(run["params"]["C"] == "0.5");
-      CHECK(run["params"]["n_samples"] == "400");
+      CHECK(run["params"]["n_samples"] == "300");
       CHECK(run["metrics"]["accuracy"].get<double>() > 0.5);
       CHECK(run["tags"]["mlflow.source.name"] == "mlops");
       const std::string tag = run["tags"]["model_version"];

@@ -34,20 +34,40 @@ std::string scalar_text(const std::string& db_path, const std::string& sql) {
   return s.step() ? s.column_text(0) : "";
 }
 
-// Runs mlops as a user who cannot write the home: `nobody` when the tests run as root (root
+// The id of a RUNNING run other than `except`, once one appears (up to 30 s); "" if none.
+std::string running_run(const std::string& home, const std::string& except) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!fs::exists(home + "/mlops.db")) continue;
+    try {
+      const std::string id =
+          scalar_text(home + "/mlops.db", "SELECT id FROM runs WHERE status = 'RUNNING' AND id != '" + except + "'");
+      if (!id.empty()) return id;
+    } catch (const Error&) {
+      // created but not yet migrated
+    }
+  }
+  return "";
+}
+
+// Starts mlops as a user who cannot write the home: `nobody` when the tests run as root (root
 // writes through any permission bits), else the current user after the home is made read-only.
-test::CliResult run_as_reader(const std::vector<std::string>& args, const std::string& home, const std::string& cwd) {
-  test::TempDir io;
+int spawn_as_reader(const std::vector<std::string>& args, const std::string& home, const std::string& cwd,
+                    const test::TempDir& io) {
   ::chmod(io.path().c_str(), 0777);
   std::vector<std::string> env = {"MLOPS_HOME=" + home, "PATH=/usr/bin:/bin", "LANG=C.UTF-8"};
-  int pid = 0;
   if (::geteuid() == 0) {
     std::vector<std::string> full = {"--reuid=65534", "--regid=65534", "--clear-groups", MLOPS_BINARY};
     full.insert(full.end(), args.begin(), args.end());
-    pid = test::spawn_program("/usr/bin/setpriv", full, env, cwd, io.file("out"), io.file("err"));
-  } else {
-    pid = test::spawn_program(MLOPS_BINARY, args, env, cwd, io.file("out"), io.file("err"));
+    return test::spawn_program("/usr/bin/setpriv", full, env, cwd, io.file("out"), io.file("err"));
   }
+  return test::spawn_program(MLOPS_BINARY, args, env, cwd, io.file("out"), io.file("err"));
+}
+
+test::CliResult run_as_reader(const std::vector<std::string>& args, const std::string& home, const std::string& cwd) {
+  test::TempDir io;
+  const int pid = spawn_as_reader(args, home, cwd, io);
   return {test::wait_exit_code(pid), test::read_text(io.file("out")), test::read_text(io.file("err"))};
 }
 
@@ -72,17 +92,7 @@ TEST_SUITE("integration/registry") {
     // Big enough that training takes seconds; the run exists (RUNNING) before training starts.
     const int pid = test::spawn_cli({"train", "--n-samples", "3000000", "-o", dir.file("m.json"), "--register"}, home,
                                     dir.file("out"), dir.file("err"), {}, dir.path());
-    std::string run_id;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (run_id.empty() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      if (!fs::exists(home + "/mlops.db")) continue;
-      try {
-        run_id = scalar_text(home + "/mlops.db", "SELECT id FROM runs WHERE status = 'RUNNING'");
-      } catch (const Error&) {
-        // created but not yet migrated
-      }
-    }
+    const std::string run_id = running_run(home, "");
     REQUIRE_MESSAGE(!run_id.empty(), test::read_text(dir.file("err")));
     ::kill(pid, SIGKILL);
     CHECK(test::wait_exit_code(pid) != 0);
@@ -108,13 +118,20 @@ TEST_SUITE("integration/registry") {
     CHECK(scalar_text(home + "/mlops.db",
                       "SELECT COUNT(*) FROM outbox WHERE kind = 'run_finished' AND payload LIKE '%" + run_id +
                           "%' AND payload LIKE '%FAILED%'") == "1");
-    // A run still running in another process is left alone.
+    // A run still running in another process is left alone by the next command that writes.
+    const int live = test::spawn_cli({"train", "--n-samples", "3000000", "-o", dir.file("big.json")}, home, dir.file("out2"),
+                                     dir.file("err2"), {}, dir.path());
+    const std::string live_run = running_run(home, run_id);
+    REQUIRE_MESSAGE(!live_run.empty(), test::read_text(dir.file("err2")));
     r = test::run_cli({"train", "--n-samples", "200", "-o", dir.file("small2.json")}, home, dir.path());
     REQUIRE(r.exit_code == 0);
+    CHECK(scalar_text(home + "/mlops.db", "SELECT status FROM runs WHERE id = '" + live_run + "'") == "RUNNING");
     CHECK(scalar_text(home + "/mlops.db", "SELECT COUNT(*) FROM runs WHERE status = 'FAILED'") == "1");
+    CHECK(test::wait_exit_code(live) == 0);
+    CHECK(scalar_text(home + "/mlops.db", "SELECT status FROM runs WHERE id = '" + live_run + "'") == "FINISHED");
   }
 
-  TEST_CASE("a read-only home serves every command that only looks") {
+  TEST_CASE("a read-only home: models, runs, mirror status, predict and serve work; a write says why") {
     test::TempDir dir;
     ::chmod(dir.path().c_str(), 0755);
     const std::string home = dir.file("home");
@@ -134,6 +151,24 @@ TEST_SUITE("integration/registry") {
       r = run_as_reader(args, home, dir.path());
       CHECK_MESSAGE(r.exit_code == 0, fmt::format("{}: {}", fmt::join(args, " "), r.err));
       CHECK(!contains(r.err, "readonly"));
+    }
+    // serve too: it loads the production model and answers, reading the registry only.
+    {
+      test::TempDir io;
+      const int pid = spawn_as_reader({"serve", "--port", "0"}, home, dir.path(), io);
+      int port = 0;
+      for (int i = 0; i < 200 && port == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        const std::string out = test::read_text(io.file("out"));
+        if (const auto at = out.find("127.0.0.1:"); at != std::string::npos) port = std::atoi(out.c_str() + at + 10);
+      }
+      REQUIRE_MESSAGE(port > 0, test::read_text(io.file("err")));
+      const std::string ready = test::raw_http(port, "GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      ::kill(pid, SIGTERM);
+      CHECK(test::wait_exit_code(pid) == 0);
+      CHECK(ready.rfind("HTTP/1.1 200", 0) == 0);
+      CHECK_MESSAGE(!contains(test::read_text(io.file("err")), "readonly"), test::read_text(io.file("err")));
+      CHECK(!contains(test::read_text(io.file("err")), "error"));
     }
     // A command that writes says why it cannot, without "attempt to write a readonly database".
     r = run_as_reader({"models", "promote", "ChurnPredictionModel", "1", "--stage", "Staging"}, home, dir.path());

@@ -3,6 +3,8 @@
 // plumbing (limits, errors, the request log) is the service layer's.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <random>
 
@@ -113,16 +115,19 @@ void answer_error(http::Response& res, Protocol protocol, int status, std::strin
 }
 
 // Reads a request body into rows for the model (and the JSON body, for the renderer).
-using BodyParser = std::function<Rows(const http::Request&, const LoadedModel&, std::size_t max_batch, json& body)>;
-using Renderer = std::function<json(const LoadedModel&, const Rows&, const Scored&, const json& body,
-                                    const std::string& request_id)>;
+using BodyParser = Rows (*)(const http::Request&, const LoadedModel&, std::size_t max_batch, json& body);
+using Renderer = json (*)(const LoadedModel&, const Rows&, const Scored&, const json& body, const std::string& request_id);
+
+using JsonParser = Rows (*)(const json&, const std::vector<std::string>&, std::size_t);
 
 // A JSON body, bounded before it is parsed, read by `parse`.
-BodyParser json_body(Rows (*parse)(const json&, const std::vector<std::string>&, std::size_t)) {
-  return [parse](const http::Request& req, const LoadedModel& m, std::size_t max_batch, json& body) {
-    body = http::parse_json_body(req, max_values(m, max_batch));
-    return parse(body, m.artifact.feature_names, max_batch);
-  };
+Rows json_rows(const http::Request& req, const LoadedModel& m, std::size_t max_batch, json& body, JsonParser parse) {
+  body = http::parse_json_body(req, max_values(m, max_batch));
+  return parse(body, m.artifact.feature_names, max_batch);
+}
+
+Rows predict_body(const http::Request& req, const LoadedModel& m, std::size_t max_batch, json& body) {
+  return json_rows(req, m, max_batch, body, parse_predict);
 }
 
 // MLflow's /invocations: JSON or text/csv, as its scoring server takes them.
@@ -137,13 +142,13 @@ Rows invocations_body(const http::Request& req, const LoadedModel& m, std::size_
                                       "'application/json']. Got '{}'.",
                                       type));
   }
-  return json_body(parse_invocations)(req, m, max_batch, body);
+  return json_rows(req, m, max_batch, body, parse_invocations);
 }
 
 // The shared path of every prediction route: model choice, bounded parsing, scoring,
 // metrics, errors in the route's protocol. Every answer, refusals included, is counted once.
 void predict_route(ServiceState& state, const http::Request& req, http::Response& res, std::string_view endpoint,
-                   Protocol protocol, const BodyParser& parse, const Renderer& render,
+                   Protocol protocol, BodyParser parse, Renderer render,
                    std::shared_ptr<const LoadedModel> model = nullptr) {
   std::string label = "none";
   try {
@@ -204,7 +209,7 @@ std::shared_ptr<const LoadedModel> v2_model(ServiceState& state, const std::stri
 
 // The OIP infer body: the tensor, and the outputs it asks for (names the model has).
 Rows v2_infer_body(const http::Request& req, const LoadedModel& m, std::size_t max_batch, json& body) {
-  Rows rows = json_body(parse_v2_infer)(req, m, max_batch, body);
+  Rows rows = json_rows(req, m, max_batch, body, parse_v2_infer);
   if (body.contains("outputs")) {
     const json& outputs = body["outputs"];
     if (!outputs.is_array()) throw http::HttpError(400, "invalid_outputs", "outputs must be a list of {\"name\": ...}");
@@ -367,7 +372,7 @@ json render_v2_infer(const LoadedModel& m, const Rows& rows, const Scored& s, co
 
 void install_prediction_routes(http::JsonServer& server, ServiceState& state) {
   server.route("POST", "/predict", [&state](http::Request& req, http::Response& res) {
-    predict_route(state, req, res, "/predict", Protocol::mlops, json_body(parse_predict), render_predict);
+    predict_route(state, req, res, "/predict", Protocol::mlops, predict_body, render_predict);
   });
   // MLflow's scoring server: /ping, /version and /invocations as `mlflow models serve` answers them.
   server.route("POST", "/invocations", [&state](http::Request& req, http::Response& res) {
