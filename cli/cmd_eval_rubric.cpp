@@ -12,6 +12,7 @@
 #include "cli/output.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/fs.hpp"
+#include "libmlops/rubric/process.hpp"
 #include "libmlops/rubric/report.hpp"
 #include "libmlops/rubric/runner.hpp"
 
@@ -28,7 +29,20 @@ struct EvalOptions {
   std::optional<double> fail_under;
   double timeout = 10;
   int jobs = 4;
+  bool no_sandbox = false;
+  std::vector<std::string> writable;
+  unsigned long memory_limit_mb = 4096;
 };
+
+// True when a check of the rubric (or one nested in all_of/any_of) runs a command.
+bool runs_commands(const rubric::Rubric& r) {
+  for (const rubric::Module& m : r.modules) {
+    for (const rubric::Criterion& c : m.criteria) {
+      if (c.check && c.check->runs_commands()) return true;
+    }
+  }
+  return false;
+}
 
 std::string render_table(const rubric::Results& r) {
   const bool zh = r.lang == "zh-TW";
@@ -89,6 +103,16 @@ int run(const EvalOptions& opt, Context& ctx) {
   o.lang = opt.lang;
   o.timeout_seconds = opt.timeout;
   o.jobs = opt.jobs;
+  o.sandbox = !opt.no_sandbox;
+  o.writable = opt.writable;
+  o.memory_limit_mb = opt.memory_limit_mb;
+  // Said once here; each command check then fails with the same reason.
+  if (o.sandbox && runs_commands(rubric)) {
+    if (const auto why = rubric::sandbox_problem()) {
+      std::fprintf(stderr, "eval-rubric: command checks will not run: the sandbox cannot start (%s).\n"
+                           "hint: --no-sandbox runs them unsandboxed, for workspaces you trust\n", why->c_str());
+    }
+  }
   o.fail_under = opt.fail_under.value_or(-1);
   if (!opt.manual.empty()) o.manual = rubric::load_manual_scores(opt.manual);
   for (const auto& [name, value] : {std::pair{"server", opt.server}, {"crm", opt.crm}, {"prometheus", opt.prometheus}, {"mlflow", opt.mlflow}}) {
@@ -154,6 +178,8 @@ Command add_eval_rubric_command(CLI::App& root, Globals& globals) {
   CLI::App* app = root.add_subcommand("eval-rubric", "Grade a workspace against the course rubric (M6)");
   app->footer(
       "Exit codes: 0 passed, 1 below the pass mark, 2 a usage or rubric error.\n"
+      "Command checks run in a bubblewrap sandbox: their own processes and /proc, the system read-only,\n"
+      "only the workspace (and --writable folders) writable, PATH/HOME/LANG/TERM and RUBRIC_<VAR> only.\n"
       "Examples: mlops eval-rubric --server http://127.0.0.1:8000\n"
       "          mlops eval-rubric --only M2,M4 --lang zh-TW\n"
       "          mlops eval-rubric --format json --out results.json   (the input of `mlops badge`)\n"
@@ -176,6 +202,13 @@ Command add_eval_rubric_command(CLI::App& root, Globals& globals) {
   app->add_option("--fail-under", opt->fail_under, "Pass mark in percent (default: the rubric's pass_score)");
   app->add_option("--timeout", opt->timeout, "Seconds per check")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--jobs", opt->jobs, "Checks run at once")->capture_default_str()->check(CLI::Range(1, 64));
+  app->add_flag("--no-sandbox", opt->no_sandbox,
+                "Run command checks without the bubblewrap sandbox: they then see your files, processes and environment "
+                "(only for workspaces you trust)");
+  app->add_option("--writable", opt->writable, "A folder besides the workspace that command checks may write (repeatable)")
+      ->check(CLI::ExistingDirectory);
+  app->add_option("--memory-limit", opt->memory_limit_mb, "Memory per process a command check starts, in MB")
+      ->capture_default_str()->check(CLI::Range(64UL, 1UL << 20));
   app->add_option("--manual", opt->manual, "Points for the criteria graded by hand: YAML {M1: {C2: 3}}");
   add_json_flag(app, globals);
   // A rubric or usage error exits 2, not 1 (which means a grade below the pass mark).

@@ -11,7 +11,7 @@ packages=(
   libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
   prometheus prometheus-pushgateway chromium clang
   libxml2-utils librsvg2-bin openssl curl
-  docker-compose yamllint shellcheck
+  docker-compose yamllint shellcheck bubblewrap
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 # npm tools the tests run, pinned: an OpenAPI validator, Grafana's dashboard types with the

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace YAML { class Node; }
 
@@ -13,6 +14,9 @@ struct CheckContext {
   std::string workspace;                         // files and commands are relative to it
   std::map<std::string, std::string> variables;  // {server} -> http://127.0.0.1:8000
   double timeout_seconds = 10;                   // per check, unless the check sets its own
+  bool sandbox = true;                           // `command` checks in bubblewrap (process.hpp)
+  std::vector<std::string> writable;             // folders besides the workspace commands may write
+  unsigned long memory_limit_mb = 4096;          // per process a command starts
   std::string expand(const std::string& text) const;  // replaces {name} with its variable
 };
 
@@ -27,6 +31,8 @@ class Check {
   // Never throws: a failure of any kind (unreachable server, timeout, bad file) is a
   // failed result with its reason.
   virtual CheckResult run(const CheckContext& context) const = 0;
+  // True for a check that runs a shell command from the workspace (the sandbox's concern).
+  virtual bool runs_commands() const { return false; }
 };
 
 // Parses a `check:` node. Kinds: file_exists, file_contains, env_file, command, http,

@@ -7,6 +7,7 @@
 
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/fs.hpp"
+#include "libmlops/rubric/yaml_bounds.hpp"
 
 namespace mlops::rubric {
 namespace {
@@ -61,23 +62,6 @@ Module module_of(const std::string& id, const YAML::Node& node, const std::strin
   return m;
 }
 
-// The nodes a rubric holds once its aliases are expanded, counted up to `budget`: a few
-// hundred bytes of anchors can name billions ("billion laughs").
-bool within(const YAML::Node& n, std::size_t& budget) {
-  if (budget == 0) return false;
-  --budget;
-  if (n.IsMap()) {
-    for (const auto& kv : n) {
-      if (!within(kv.first, budget) || !within(kv.second, budget)) return false;
-    }
-  } else if (n.IsSequence()) {
-    for (const auto& v : n) {
-      if (!within(v, budget)) return false;
-    }
-  }
-  return true;
-}
-
 Rubric parse_with_types_checked(const YAML::Node& root, const std::string& path);
 
 }  // namespace
@@ -85,6 +69,7 @@ Rubric parse_with_types_checked(const YAML::Node& root, const std::string& path)
 Rubric parse_rubric(const std::string& text, const std::string& path) {
   constexpr std::size_t kMaxRubricBytes = 4u << 20;
   constexpr std::size_t kMaxRubricNodes = 100'000;
+  constexpr int kMaxRubricDepth = 64;
   if (text.size() > kMaxRubricBytes) {
     throw Error(ErrorCode::invalid_input, fmt::format("{}: the rubric is larger than {} MB", path, kMaxRubricBytes >> 20),
                 "a rubric is a short YAML file (the course's is 10 KB)");
@@ -95,11 +80,9 @@ Rubric parse_rubric(const std::string& text, const std::string& path) {
   } catch (const YAML::ParserException& e) {
     throw Error(ErrorCode::invalid_input, fmt::format("{}:{}: {}", path, e.mark.line + 1, e.msg), "the rubric is not valid YAML");
   }
-  std::size_t budget = kMaxRubricNodes;
-  if (!within(root, budget)) {
-    throw Error(ErrorCode::invalid_input,
-                fmt::format("{}: more than {} YAML nodes once aliases are expanded", path, kMaxRubricNodes),
-                "a rubric's anchors and aliases may not multiply it past that");
+  if (const auto why = yaml_out_of_bounds(root, kMaxRubricNodes, kMaxRubricDepth)) {
+    throw Error(ErrorCode::invalid_input, fmt::format("{}: {}", path, *why),
+                "a rubric's anchors and aliases may not multiply it past that, nor nest it that deep");
   }
   try {
     return parse_with_types_checked(root, path);

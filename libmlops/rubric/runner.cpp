@@ -30,6 +30,9 @@ Results run_rubric(const Rubric& rubric, const RunOptions& o) {
   context.variables["workspace"] = context.workspace;
   for (const auto& [k, v] : o.variables) context.variables[k] = v;
   context.timeout_seconds = o.timeout_seconds;
+  context.sandbox = o.sandbox;
+  context.writable = o.writable;
+  context.memory_limit_mb = o.memory_limit_mb;
 
   Results results;
   results.rubric = rubric.path;

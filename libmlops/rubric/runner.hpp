@@ -19,6 +19,9 @@ struct RunOptions {
   std::string lang = "en";                       // en or zh-TW
   double timeout_seconds = 10;                   // per check
   int jobs = 4;                                  // checks in flight
+  bool sandbox = true;                           // false: --no-sandbox (trusted workspaces only)
+  std::vector<std::string> writable;             // --writable DIR: more folders commands may write
+  unsigned long memory_limit_mb = 4096;          // --memory-limit, per process a command starts
   std::map<std::string, double> manual;          // "M1.C2" -> points given by hand
   double fail_under = -1;                        // < 0: the rubric's pass_score
 };

@@ -1,10 +1,14 @@
 #include <doctest/doctest.h>
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <filesystem>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -247,6 +251,7 @@ modules:
                                   "--timeout", "20"},
                                  "", ws.path());
     CHECK(r.exit_code == 1);  // graded, below the mark — not crashed
+    CHECK(r.max_rss_kb < 256 * 1024);  // the bomb was not expanded (it names 3.5 billion nodes)
     const json report = json::parse(r.out);
     std::map<std::string, std::string> reasons;
     for (const json& m : report["modules"]) {
@@ -263,6 +268,98 @@ modules:
     CHECK(fingerprint(outside.file("other.db")) == other_before);
     CHECK(fingerprint(outside.file("home/mlops.db")) == registry_before);
     CHECK(!std::filesystem::exists(outside.file("other.db-wal")));
+  }
+
+  TEST_CASE("hostile command checks in the sandbox: no secret seen, nothing outlives the check, nothing written outside, memory bounded") {
+    test::TempDir outside;
+    test::TempDir scratch;
+    test::TempDir ws;
+    // A unique sleep, to find the one this test's escapee would leave behind.
+    const std::string sleeper = fmt::format("sleep {}", 70000 + ::getpid() % 10000);
+    ws.write("rubric.yml", fmt::format(R"(
+pass_score: 100
+modules:
+  M1:
+    title: hostile
+    criteria:
+      # passes only if the grader's environment can be read from /proc
+      C1: {{text: snoop, check: {{kind: command, run: "for f in /proc/[0-9]*/environ; do tr '\\000' '\\n' < $f; done 2>/dev/null | grep GRADER_SECRET"}}}}
+      C2: {{text: escape, check: {{kind: command, run: "setsid sh -c 'exec {}' </dev/null >/dev/null 2>&1 & sleep 0.5; echo started", stdout: started}}}}
+      C3: {{text: write, check: {{kind: command, run: "echo in > inside.txt && echo out > {}/written"}}}}
+      C4: {{text: scratch, check: {{kind: command, run: "echo ok > {}/ok"}}}}
+      C5: {{text: memory, check: {{kind: command, run: "dd if=/dev/zero of=/dev/null bs=512M count=1"}}}}
+)", sleeper, outside.path(), scratch.path()));
+    // The processes running the escapee's command line; ended when `end` is set.
+    const auto sleepers = [&](bool end) {
+      int n = 0;
+      for (const auto& p : std::filesystem::directory_iterator("/proc")) {
+        std::string cmdline = test::read_text(p.path().string() + "/cmdline");
+        std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+        if (cmdline.find(sleeper) == std::string::npos) continue;  // `sh -c exec sleep N`, then `sleep N`
+        ++n;
+        if (end) ::kill(std::stoi(p.path().filename().string()), SIGKILL);
+      }
+      return n;
+    };
+    const std::vector<std::string> secret = {"GRADER_SECRET=hunter2", "MLFLOW_TRACKING_TOKEN=tok-hunter2"};
+    const auto r = test::run_cli({"eval-rubric", "--rubric", ws.file("rubric.yml"), "--workspace", ws.path(), "--format", "json",
+                                  "--out", ws.file("results.json"), "--also", "markdown=" + ws.file("results.md"), "--also",
+                                  "junit=" + ws.file("results.xml"), "--also", "table=" + ws.file("results.txt"), "--writable",
+                                  scratch.path(), "--memory-limit", "256"},
+                                 "", ws.path(), secret);
+    CHECK(r.exit_code == 1);
+    const json report = json::parse(test::read_text(ws.file("results.json")));
+    std::map<std::string, std::string> reasons;
+    for (const json& c : report["modules"][0]["criteria"]) reasons[c["id"]] = c["status"].get<std::string>() + ": " + c["reason"].get<std::string>();
+    INFO(report.dump(2));
+    CHECK(reasons["C1"].find("fail: ") == 0);  // the secret is nowhere to be read
+    for (const char* file : {"results.json", "results.md", "results.xml", "results.txt"}) {
+      CHECK_MESSAGE(test::read_text(ws.file(file)).find("hunter2") == std::string::npos, file);
+    }
+    CHECK(reasons["C2"].find("pass: ") == 0);
+    CHECK(sleepers(false) == 0);  // the escapee died with its sandbox
+    CHECK(test::read_text(ws.file("inside.txt")) == "in\n");  // the workspace is writable…
+    CHECK(!std::filesystem::exists(outside.file("written")));  // …the rest is not
+    CHECK(reasons["C4"].find("pass: ") == 0);  // --writable
+    CHECK(test::read_text(scratch.file("ok")) == "ok\n");
+    CHECK(reasons["C5"].find("fail: ") == 0);  // 512 MB past --memory-limit 256
+    CHECK(reasons["C5"].find("memory") != std::string::npos);
+
+    // Unsandboxed — what --no-sandbox gives up, shown by the same checks.
+    const auto unsafe = test::run_cli({"eval-rubric", "--rubric", ws.file("rubric.yml"), "--workspace", ws.path(), "--only", "M1",
+                                       "--format", "json", "--no-sandbox"}, "", ws.path(), secret);
+    const json unsafe_report = json::parse(unsafe.out);
+    CHECK(unsafe_report["modules"][0]["criteria"][0]["status"] == "pass");  // the grader's environment was readable
+    CHECK(std::filesystem::exists(outside.file("written")));
+    // Unsandboxed, the escapee outlives the grader (found within 5 s, then ended here).
+    bool outlived = false;
+    for (int i = 0; i < 500 && !outlived; ++i) {
+      outlived = sleepers(true) > 0;
+      if (!outlived) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(outlived);
+  }
+
+  TEST_CASE("without a sandbox to start, command checks are refused (said once) unless --no-sandbox; other checks still run") {
+    test::TempDir ws;
+    ws.write("rubric.yml", "modules:\n  M1:\n    criteria:\n"
+                           "      C1: {text: a, check: {kind: command, run: 'true'}}\n"
+                           "      C2: {text: b, check: {kind: all_of, checks: [{kind: command, run: 'true'}]}}\n"
+                           "      C3: {text: c, check: {kind: file_exists, path: rubric.yml}}\n");
+    const std::vector<std::string> no_bwrap = {"MLOPS_BWRAP=" + ws.file("no-such-bwrap")};
+    const auto r = test::run_cli({"eval-rubric", "--rubric", ws.file("rubric.yml"), "--workspace", ws.path(), "--format", "json"}, "",
+                                 ws.path(), no_bwrap);
+    CHECK(r.exit_code == 1);
+    std::size_t said = 0;
+    for (std::size_t at = r.err.find("the sandbox cannot start"); at != std::string::npos; at = r.err.find("the sandbox cannot start", at + 1)) ++said;
+    CHECK_MESSAGE(said == 1, r.err);
+    CHECK(r.err.find("--no-sandbox") != std::string::npos);
+    const json report = json::parse(r.out);
+    for (int i : {0, 1}) CHECK(report["modules"][0]["criteria"][i]["reason"].get<std::string>().find("not run: the sandbox cannot start") == 0);
+    CHECK(report["modules"][0]["criteria"][2]["status"] == "pass");
+    const auto trusted = test::run_cli({"eval-rubric", "--rubric", ws.file("rubric.yml"), "--workspace", ws.path(), "--no-sandbox"}, "",
+                                       ws.path(), no_bwrap);
+    CHECK_MESSAGE(trusted.exit_code == 0, std::string(trusted.out + trusted.err));
   }
 
   TEST_CASE("hostile badge names: control bytes stripped, every name its own file, Markdown escaped") {

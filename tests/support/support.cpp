@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,7 +128,12 @@ CliResult run_cli(const std::vector<std::string>& args, const std::string& home,
   TempDir io;
   const int pid = spawn(args, environment_with(home, env), cwd, io.file("out"), io.file("err"));
   CliResult r;
-  r.exit_code = wait_exit_code(pid);
+  int status = 0;
+  rusage usage{};
+  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
+  }
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.max_rss_kb = usage.ru_maxrss;
   r.out = read_text(io.file("out"));
   r.err = read_text(io.file("err"));
   return r;

@@ -28,6 +28,7 @@ struct CliResult {
   int exit_code = -1;
   std::string out;
   std::string err;
+  long max_rss_kb = 0;  // the process's peak resident memory
 };
 
 // Runs the mlops binary with `args` (no shell), in `cwd`, with MLOPS_HOME=home unless

@@ -60,7 +60,10 @@ struct FakeServer {
 CheckResult check(const std::string& yaml, const test::TempDir& dir, std::map<std::string, std::string> vars = {},
                   double timeout = 5) {
   const Rubric r = parse_rubric("modules:\n  M1:\n    criteria:\n      C1:\n        text: t\n        check: " + yaml + "\n", "r.yml");
-  CheckContext c{dir.path(), std::move(vars), timeout};
+  CheckContext c;
+  c.workspace = dir.path();
+  c.variables = std::move(vars);
+  c.timeout_seconds = timeout;
   return r.modules[0].criteria[0].check->run(c);
 }
 
