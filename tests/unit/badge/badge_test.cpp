@@ -66,3 +66,58 @@ TEST_SUITE("unit/badge") {
     }
   }
 }
+
+#include "libmlops/badge/grade_badges.hpp"
+
+TEST_SUITE("unit/badge") {
+  TEST_CASE("names from learners: a safe, unique file stem for any name; labels without control bytes; Markdown escaped") {
+    CHECK(file_stem("API-Ready") == "API-Ready");
+    CHECK(file_stem("部署") != file_stem("測試"));
+    CHECK(file_stem("部署").find('/') == std::string::npos);
+    CHECK(file_stem("../../etc/passwd").find('/') == std::string::npos);
+    CHECK(file_stem("..") != "..");
+    CHECK(file_stem(std::string(240, 'L')).size() <= 51);
+    CHECK(file_stem(".hidden").front() != '.');
+    CHECK(badge_text("bell\a\x1b[31mred\xc2\x85!") == "bell[31mred!");
+    CHECK(badge_text("bad \xff\xfe utf8") == "bad  utf8");
+    CHECK(badge_text(std::string(200, 'x')).size() == 80);
+    CHECK(badge_text("部署") == "部署");
+    CHECK(markdown_text("x](javascript:alert(1)) <img>") == "x\\]\\(javascript:alert\\(1\\)\\) \\<img\\>");
+  }
+
+  TEST_CASE("grade_badges: overall, per module, per passed criterion; garbage results are refused, not crashed") {
+    const nlohmann::json results = {{"schema", "mlops.rubric-results/1"}, {"score", 85}, {"lang", "zh-TW"},
+                                    {"modules", {{{"id", "M1"}, {"title", "環境"}, {"score", 50},
+                                                  {"criteria", {{{"status", "pass"}, {"badge", "Setup"}}, {{"status", "fail"}, {"badge", "Env"}}}}}}}};
+    const auto badges = grade_badges(results, BadgeConfig{});
+    REQUIRE(badges.size() == 3);
+    CHECK(badges[0].stem == "overall");
+    CHECK(badges[0].badge.label == "MLOps 課程");
+    CHECK(badges[0].badge.color == "green");
+    CHECK(badges[1].badge.message == "50%");
+    CHECK(badges[1].badge.color == "red");
+    CHECK(badges[2].stem == "badge-Setup");
+    for (const char* garbage : {R"({"schema":"mlops.rubric-results/1"})", R"({"schema":"mlops.rubric-results/1","score":"x","modules":[]})",
+                                R"({"schema":"mlops.rubric-results/1","score":1,"modules":[{"id":3}]})", R"([1,2])",
+                                R"({"schema":"other","score":1,"modules":[]})"}) {
+      CHECK_MESSAGE(test::error_code_of([&] { grade_badges(nlohmann::json::parse(garbage), BadgeConfig{}); }) == ErrorCode::invalid_input, garbage);
+    }
+  }
+
+  TEST_CASE("badges.yml: defaults when missing; wrong types, colours or sizes refused with file:line") {
+    test::TempDir dir;
+    CHECK(load_badge_config(dir.file("none.yml")).criterion_color == "blue");
+    dir.write("ok.yml", "thresholds: [{min: 90, color: green}, {min: 0, color: '#f00'}]\noverall_label: {en: Course, zh-TW: 課程}\n");
+    const BadgeConfig ok = load_badge_config(dir.file("ok.yml"));
+    CHECK(ok.color_for(95) == "green");
+    CHECK(ok.color_for(10) == "#f00");
+    CHECK(ok.overall_label_zh == "課程");
+    for (const char* bad : {"thresholds: [{min: high, color: green}]\n", "thresholds: {min: 1}\n", "thresholds: [{min: 1, color: plaid}]\n",
+                            "criterion_color: [a]\n", "thresholds: [[1, 2]]\n", "{{{\n"}) {
+      dir.write("bad.yml", bad);
+      CHECK_MESSAGE(test::error_code_of([&] { load_badge_config(dir.file("bad.yml")); }) == ErrorCode::invalid_input, bad);
+    }
+    dir.write("big.yml", std::string(300u << 10, '#'));
+    CHECK(test::error_code_of([&] { load_badge_config(dir.file("big.yml")); }) == ErrorCode::invalid_input);
+  }
+}
