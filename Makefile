@@ -5,7 +5,7 @@ JOBS      ?= $(shell nproc)
 MLOPS     := $(BUILD_DIR)/cli/mlops
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: help deps build test sanitize fuzz train demo serve up down bench bench-serve bench-crm bench-mirror bench-hostile load lint clean
+.PHONY: help deps build test sanitize fuzz train demo serve up down bench bench-serve bench-crm bench-mirror bench-hostile bench-grade load lint clean
 
 help:
 	@echo "make demo    install what is missing, build, train + register + predict"
@@ -44,8 +44,9 @@ fuzz: deps
 lint:
 	@scripts/check_layout.sh
 
-# The course's M3 command: register only above the 0.85 accuracy gate.
-train: build
+# The course's M3 command: register only above the 0.85 accuracy gate. Given a binary
+# (`make train MLOPS=/path/to/mlops`), it skips the build: a grader's sandbox has one.
+train: $(if $(filter command line,$(origin MLOPS)),,build)
 	$(MLOPS) train --n-samples 1000 --c-param 0.1 --register --min-accuracy 0.85
 
 demo: build
@@ -70,6 +71,11 @@ bench: build
 	@bench/crm_sync.sh $(MLOPS)
 	@bench/mirror.sh $(MLOPS)
 	@bench/hostile.sh $(MLOPS)
+	@bench/grade_class.sh $(MLOPS)
+
+bench-grade: build
+	@scripts/deps.sh bench
+	@bench/grade_class.sh $(MLOPS)
 
 bench-hostile: build
 	@scripts/deps.sh bench

@@ -81,7 +81,8 @@ status=0
   --var "env_file=$out/.env" --var "registry=$MLOPS_HOME/mlops.db" --var "crm_db=$out/crm.db" \
   --var "server_log=$out/serve.log" --var "artifact=$out/models/sample_model.json" \
   --var "test_command=${GRADE_TEST_COMMAND:-make test}" \
-  --var "train_command=MLOPS_HOME=$work/rubric-home MODEL_PATH=$work/rubric-model.json make train" \
+  --var "train_command=MLOPS_HOME=$work/rubric-home MODEL_PATH=$work/rubric-model.json make train MLOPS=$mlops" \
+  --writable "$work" \
   --format json --out "$out/results.json" \
   --also "markdown=$out/results.md" --also "junit=$out/results.xml" --also "table=$out/results.txt" || status=$?
 cat "$out/results.txt"

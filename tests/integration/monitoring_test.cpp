@@ -319,6 +319,25 @@ TEST_SUITE("integration/monitoring") {
   }
 }
 
+namespace {
+
+// A copy of this project as a learner hands it in: its files without .git or build trees;
+// .tools (the npm tools) is linked, so that `make deps` finds them installed.
+std::string copy_project(const std::string& to, const std::string& build) {
+  const std::filesystem::path source(MLOPS_SOURCE_DIR);
+  std::filesystem::create_directories(to);
+  for (const auto& entry : std::filesystem::directory_iterator(source)) {
+    const std::string name = entry.path().filename().string();
+    if (name == ".git" || name == ".tools" || name.rfind("build", 0) == 0 || entry.path() == std::filesystem::path(build)) continue;
+    std::filesystem::copy(entry.path(), std::filesystem::path(to) / name,
+                          std::filesystem::copy_options::recursive | std::filesystem::copy_options::copy_symlinks);
+  }
+  std::filesystem::create_directory_symlink(source / ".tools", std::filesystem::path(to) / ".tools");
+  return to;
+}
+
+}  // namespace
+
 TEST_SUITE("integration/monitoring") {
   TEST_CASE("the project grades itself with the course rubric at 100% (serve, CRM, Prometheus running)") {
     test::TempDir dir;
@@ -346,16 +365,21 @@ TEST_SUITE("integration/monitoring") {
     REQUIRE(wait_for([&] { return prometheus.scalar("sum(prediction_requests_total)") >= 1; }, std::chrono::seconds(30)));
 
     const std::string build = std::filesystem::path(MLOPS_BINARY).parent_path().parent_path().string();
+    // The grader writes only into the copy it grades and this scratch folder, never the source tree.
+    const std::string workspace = copy_project(dir.file("workspace"), build);
+    std::filesystem::create_directories(dir.file("scratch"));
     const auto r = test::run_cli(
-        {"eval-rubric", "--rubric", std::string(MLOPS_SOURCE_DIR) + "/rubric/rubric.yml", "--workspace", MLOPS_SOURCE_DIR,
+        {"eval-rubric", "--rubric", std::string(MLOPS_SOURCE_DIR) + "/rubric/rubric.yml", "--workspace", workspace,
          "--server", server_url, "--prometheus", "http://127.0.0.1:" + std::to_string(prometheus.port),
          "--mlflow", mlflow.url(), "--var", "env_file=" + dir.file(".env"), "--var", "registry=" + home + "/mlops.db", "--var", "crm_db=" + crm_db,
          "--var", "server_log=" + server.log_path(), "--var", "artifact=" + dir.file("model.json"),
          // `make test` would run this very test again: the unit tests stand in for it (run
          // directly, not through a second ctest writing into the running one's files).
          "--var", "test_command=" + build + "/tests/mlops_tests --test-suite='unit/*' --no-intro",
-         // `make train` as the rubric runs it, with its registry and model outside the source tree.
-         "--var", "train_command=MLOPS_HOME=" + dir.file("rubric-home") + " MODEL_PATH=" + dir.file("rubric-model.json") + " make train",
+         // `make train` as the rubric runs it, with the binary already built, its registry and model in scratch/.
+         "--var", "train_command=MLOPS_HOME=" + dir.file("scratch/home") + " MODEL_PATH=" + dir.file("scratch/model.json") +
+                      " make train MLOPS=" + MLOPS_BINARY,
+         "--writable", dir.file("scratch"),
          "--format", "json", "--out", dir.file("results.json")},
         "", dir.path());
     INFO(test::read_text(dir.file("results.json")));
