@@ -12,6 +12,8 @@
 namespace mlops::cli {
 namespace {
 
+constexpr const char* kCourseExperiment = "ai_deployment_tutorial_churn_prediction";
+
 struct TrainOptions {
   TrainOptions() { spec.fit.C = 0.1; }  // the course's C
   model::TrainingSpec spec;
@@ -19,9 +21,10 @@ struct TrainOptions {
   int n_features = 10;
   int classes = 2;
   std::uint32_t seed = 42;
-  bool no_standardize = false;
+  bool standardize = false;
+  bool no_standardize = false;  // the default now; accepted so that older scripts keep working
   std::optional<std::string> model_version, name, output;
-  std::string experiment = "Default";
+  std::optional<std::string> experiment;
   bool register_model = false;
   bool archive_existing = false;
   std::optional<double> min_accuracy;
@@ -54,7 +57,9 @@ int run_train(TrainOptions opt, Context& ctx) {
   model::TrainingSpec& spec = opt.spec;
   spec.synthetic = {opt.n_samples, opt.n_features, opt.classes, opt.seed};
   spec.split_seed = opt.seed;
-  spec.fit.standardize = !opt.no_standardize;
+  spec.fit.standardize = opt.standardize;
+  // The course's script tracks its runs in this experiment; a CSV's runs go to MLflow's default.
+  const std::string experiment = opt.experiment.value_or(spec.data_path.empty() ? kCourseExperiment : "Default");
   spec.model_version = opt.model_version.value_or(s.get("MODEL_VERSION"));
   spec.name = opt.name.value_or(s.get("MODEL_NAME"));
   const std::string output = opt.output.value_or(s.get("MODEL_PATH"));
@@ -64,7 +69,7 @@ int run_train(TrainOptions opt, Context& ctx) {
     progress.update(fmt::format("fitting: evaluation {}, objective {:.10g}", p.evaluations, p.objective));
   };
   registry::RegistryStore store(s.db_path());
-  const auto tracked = registry::train_tracked(store, s.artifacts_dir(), spec, opt.experiment, output);
+  const auto tracked = registry::train_tracked(store, s.artifacts_dir(), spec, experiment, output);
   progress.finish();
   const model::ModelArtifact& a = tracked.trained.artifact;
 
@@ -88,7 +93,7 @@ int run_train(TrainOptions opt, Context& ctx) {
 
   if (ctx.json) {
     nlohmann::json j = {{"run_id", tracked.run.id},
-                        {"experiment", opt.experiment},
+                        {"experiment", experiment},
                         {"artifact", output},
                         {"artifact_sha256", a.sha256},
                         {"stored_artifact", tracked.stored_path},
@@ -116,7 +121,7 @@ int run_train(TrainOptions opt, Context& ctx) {
                       a.fit.converged ? "converged" : "NOT converged: raise --max-iter"));
     print(metrics_block(a));
     print(fmt::format("\nArtifact  {} (sha256 {})\nRun       {} (experiment {})\n", output, a.sha256.substr(0, 12),
-                      tracked.run.id, opt.experiment));
+                      tracked.run.id, experiment));
     if (reg && reg->version) {
       print(fmt::format("Registered {} version {} ({}), stage {}{}\n", reg->version->name, reg->version->version,
                         reg->version->version_tag, registry::to_string(reg->version->stage),
@@ -138,7 +143,9 @@ Command add_train_command(CLI::App& root, Globals& globals) {
   CLI::App* app = root.add_subcommand("train", "Train a logistic regression model and track the run");
   app->footer(
       "Without --data, trains on the course's synthetic churn data (10 features uniform in\n"
-      "[0, 10), label = sigmoid(x.w - 2) > 0.5). The artifact goes to --output (MODEL_PATH) and\n"
+      "[0, 10), label = sigmoid(x.w - 2) > 0.5) exactly as the course's train_model.py makes it, split\n"
+      "as scikit-learn's train_test_split(test_size=0.2, random_state=--seed) does, and fits the\n"
+      "model scikit-learn's LogisticRegression(C) fits. The artifact goes to --output (MODEL_PATH) and\n"
       "to the run's store in MLOPS_HOME; --register also creates a registry version.\n"
       "Example: mlops train --n_samples 1000 --c_param 0.1 --model_version v1.2.0-stable --register");
   app->add_option("--n-samples,--n_samples", opt->n_samples, "Synthetic rows")->capture_default_str()->check(CLI::PositiveNumber);
@@ -150,12 +157,18 @@ Command add_train_command(CLI::App& root, Globals& globals) {
   app->add_option("--test-size", opt->spec.test_size, "Share of rows held out for metrics (0 = none)")->capture_default_str()->check(CLI::Range(0.0, 0.99));
   app->add_option("--data", opt->spec.data_path, "Train on this CSV instead (header row, numeric features)");
   app->add_option("--target", opt->spec.target, "The CSV's label column (with --data)");
-  app->add_flag("--no-standardize", opt->no_standardize, "Fit on raw features (no StandardScaler)");
+  app->add_flag("--standardize", opt->standardize,
+                "Scale features to mean 0, variance 1 before fitting (a StandardScaler pipeline). Off by default, as in "
+                "scikit-learn's LogisticRegression and the course's script: C then means the same as there, and so do the "
+                "accuracy and predictions");
+  app->add_flag("--no-standardize", opt->no_standardize, "The default (kept for older scripts)")->group("");
   app->add_option("--max-iter", opt->spec.fit.max_iter, "L-BFGS iteration limit")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--tol", opt->spec.fit.tol, "Gradient-norm tolerance of the solver")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--name", opt->name, "Registered model name (default MODEL_NAME)");
   app->add_option("--output,-o", opt->output, "Artifact path (default MODEL_PATH)");
-  app->add_option("--experiment", opt->experiment, "Experiment to track the run in")->capture_default_str();
+  app->add_option("--experiment", opt->experiment,
+                  "Experiment to track the run in (default: ai_deployment_tutorial_churn_prediction, the course's, for its "
+                  "synthetic data; Default with --data)");
   app->add_flag("--register", opt->register_model, "Register the model as a new version");
   app->add_option("--min-accuracy", opt->min_accuracy, "With --register: refuse below this accuracy (exit 3)")->check(CLI::Range(0.0, 1.0));
   app->add_option("--stage", opt->stage, "With --register: move the version to this stage")

@@ -10,7 +10,7 @@ packages=(
   libcli11-dev libeigen3-dev liblbfgspp-dev libfmt-dev libsqlite3-dev nlohmann-json3-dev doctest-dev
   libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
   prometheus prometheus-pushgateway chromium clang
-  libxml2-utils librsvg2-bin openssl curl
+  libxml2-utils librsvg2-bin openssl curl python3-sklearn
   docker-compose yamllint shellcheck bubblewrap
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -4,13 +4,45 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 
 #include "libmlops/core/error.hpp"
 
 namespace mlops::data {
 
-Split train_test_split(Dataset& ds, double test_size, std::uint64_t seed) {
+namespace {
+
+// numpy's random_interval(): a uniform integer in [0, max] by masked rejection sampling.
+std::uint32_t random_interval(std::mt19937& rng, std::uint32_t max) {
+  if (max == 0) return 0;
+  std::uint32_t mask = max;
+  mask |= mask >> 1;
+  mask |= mask >> 2;
+  mask |= mask >> 4;
+  mask |= mask >> 8;
+  mask |= mask >> 16;
+  std::uint32_t value = 0;
+  while ((value = static_cast<std::uint32_t>(rng()) & mask) > max) {
+  }
+  return value;
+}
+
+}  // namespace
+
+std::vector<std::int64_t> numpy_permutation(std::int64_t n, std::uint32_t seed) {
+  if (n > 0xffffffffLL) throw Error(ErrorCode::invalid_input, fmt::format("{} rows are too many to shuffle", n));
+  std::vector<std::int64_t> order(static_cast<std::size_t>(std::max<std::int64_t>(n, 0)));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937 rng(seed);  // numpy's legacy seeding of an integer seed is init_genrand
+  for (std::int64_t i = n - 1; i > 0; --i) {
+    const auto j = random_interval(rng, static_cast<std::uint32_t>(i));
+    std::swap(order[static_cast<std::size_t>(i)], order[j]);
+  }
+  return order;
+}
+
+Split train_test_split(Dataset& ds, double test_size, std::uint32_t seed) {
   if (!(test_size >= 0.0 && test_size < 1.0)) {
     throw Error(ErrorCode::invalid_input, fmt::format("--test-size {} is outside [0, 1)", test_size),
                 "use e.g. 0.2 to hold out 20% of the rows, or 0 to train on all of them");
@@ -23,15 +55,33 @@ Split train_test_split(Dataset& ds, double test_size, std::uint64_t seed) {
                 "use a smaller --test-size or more data");
   }
   if (test_size > 0) {
-    // Fisher-Yates on whole rows; swapping in place keeps peak memory at one copy.
-    std::mt19937_64 rng(seed);
-    const Eigen::Index cols = ds.cols();
-    for (Eigen::Index i = rows - 1; i > 0; --i) {
-      const auto j = static_cast<Eigen::Index>(rng() % static_cast<std::uint64_t>(i + 1));
-      if (j == i) continue;
-      std::swap_ranges(ds.values.begin() + i * cols, ds.values.begin() + (i + 1) * cols,
-                       ds.values.begin() + j * cols);
-      std::swap(ds.labels[static_cast<std::size_t>(i)], ds.labels[static_cast<std::size_t>(j)]);
+    // Row k of the result is row source[k] of the input: the training rows
+    // (permutation[test_rows:]), then the test rows (permutation[:test_rows]).
+    const std::vector<std::int64_t> permutation = numpy_permutation(rows, seed);
+    std::vector<std::int64_t> source(permutation.begin() + test_rows, permutation.end());
+    source.insert(source.end(), permutation.begin(), permutation.begin() + test_rows);
+    // Applied cycle by cycle with one spare row: peak memory stays at one copy of the data.
+    const auto cols = static_cast<std::size_t>(ds.cols());
+    std::vector<bool> placed(source.size(), false);
+    std::vector<double> spare(cols);
+    for (std::size_t start = 0; start < source.size(); ++start) {
+      if (placed[start] || static_cast<std::size_t>(source[start]) == start) continue;
+      std::copy_n(ds.values.begin() + static_cast<std::ptrdiff_t>(start * cols), cols, spare.begin());
+      const int spare_label = ds.labels[start];
+      std::size_t at = start;
+      while (true) {
+        placed[at] = true;
+        const auto from = static_cast<std::size_t>(source[at]);
+        if (from == start) {
+          std::copy(spare.begin(), spare.end(), ds.values.begin() + static_cast<std::ptrdiff_t>(at * cols));
+          ds.labels[at] = spare_label;
+          break;
+        }
+        std::copy_n(ds.values.begin() + static_cast<std::ptrdiff_t>(from * cols), cols,
+                    ds.values.begin() + static_cast<std::ptrdiff_t>(at * cols));
+        ds.labels[at] = ds.labels[from];
+        at = from;
+      }
     }
   }
   Split split{ds.slice(0, rows - test_rows), ds.slice(rows - test_rows, test_rows)};

@@ -17,7 +17,8 @@ struct FitProgress {
 
 struct FitOptions {
   double C = 1.0;             // inverse penalty strength, as scikit-learn's C (> 0)
-  bool standardize = true;    // fit a StandardScaler first (a scikit-learn pipeline)
+  bool standardize = false;   // fit a StandardScaler first (a scikit-learn pipeline); scikit-learn's
+                              // LogisticRegression alone never does
   int max_iter = 1000;        // L-BFGS iterations (> 0)
   // Stop when the gradient's 2-norm of the mean objective, in the solver's well-conditioned
   // coordinates, is below tol. The default reaches the minimum to ~1e-9 relative.

@@ -54,6 +54,8 @@ TrainedModel train_model(const TrainingSpec& spec) {
               {"standardize", spec.fit.standardize},
               {"test_size", spec.test_size},
               {"seed", spec.data_path.empty() ? spec.synthetic.seed : spec.split_seed},
+              {"random_state", spec.split_seed},  // the course's name for the split's seed
+              {"model_version_tag", spec.model_version},
               {"n_samples", ds.rows()},
               {"n_features", ds.cols()},
               {"n_classes", ds.classes.size()},

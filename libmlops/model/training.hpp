@@ -14,7 +14,7 @@ struct TrainingSpec {
   std::string target;     // label column of the CSV
   data::SyntheticSpec synthetic;
   double test_size = 0.2;  // share held out for evaluation; 0 = train and evaluate on all rows
-  std::uint64_t split_seed = 42;
+  std::uint32_t split_seed = 42;  // scikit-learn's random_state
   FitOptions fit;
   std::string name = "ChurnPredictionModel";
   std::string model_version = "v1.0.0";

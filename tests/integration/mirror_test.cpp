@@ -50,15 +50,23 @@ TEST_SUITE("integration/mirror") {
     const json state = mlflow.state();
     // One FINISHED run per local run, with params, metrics, the version tag and the model files.
     REQUIRE(state["runs"].size() == 2);
+    // The course's experiment, as its train_model.py names it.
+    std::string experiment;
+    for (const json& e : state["experiments"]) {
+      if (e["name"] == "ai_deployment_tutorial_churn_prediction") experiment = e["experiment_id"];
+    }
+    REQUIRE(!experiment.empty());
     for (const json& run : state["runs"]) {
       CHECK(run["info"]["status"] == "FINISHED");
-      CHECK(run["info"]["experiment_id"] == "0");  // the local "Default" experiment is MLflow's
+      CHECK(run["info"]["experiment_id"] == experiment);
       CHECK(run["params"]["C"] == "0.5");
       CHECK(run["params"]["n_samples"] == "300");
       CHECK(run["metrics"]["accuracy"].get<double>() > 0.5);
       CHECK(run["tags"]["mlflow.source.name"] == "mlops");
       const std::string tag = run["tags"]["model_version"];
-      const std::string prefix = fmt::format("0/{}/artifacts/model/", run["info"]["run_id"].get<std::string>());
+      CHECK(run["params"]["model_version_tag"] == tag);
+      CHECK(run["params"]["random_state"] == "42");
+      const std::string prefix = fmt::format("{}/{}/artifacts/model/", experiment, run["info"]["run_id"].get<std::string>());
       CHECK(state["artifacts"][prefix + "model.json"] == read_file(p.dir.file(tag + ".json")));
       CHECK(contains(state["artifacts"][prefix + "MLmodel"], "sha256: " + sha256_file(p.dir.file(tag + ".json"))));
     }
@@ -72,7 +80,7 @@ TEST_SUITE("integration/mirror") {
     CHECK(v1["tags"]["model_version"] == "v1.0.0");
     CHECK(v2["tags"]["model_version"] == "v1.1.0");
     CHECK(v1["tags"]["mlops.sha256"] == sha256_file(p.dir.file("v1.0.0.json")));
-    CHECK(contains(v1["source"], "mlflow-artifacts:/0/"));
+    CHECK(contains(v1["source"], "mlflow-artifacts:/" + experiment + "/"));
     CHECK((*model)["aliases"] == json({{"production", "2"}}));  // champion set, then deleted
     const json status = p.status();
     CHECK(status["pending"] == 0);

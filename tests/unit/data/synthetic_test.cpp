@@ -60,6 +60,27 @@ TEST_SUITE("unit/data/split") {
     CHECK(std::accumulate(a.values.begin(), a.values.end(), 0.0) == doctest::Approx(total));
     CHECK(sb.test.values == b.values.data() + 800 * 3);
   }
+  TEST_CASE("the rows scikit-learn's train_test_split(test_size=0.2, random_state=42) picks, in its order") {
+    // Fixtures from numpy 1.24 / scikit-learn 1.2 (Debian 12): RandomState(42).permutation(10),
+    // RandomState(7).permutation(5), the first 12 of RandomState(42).permutation(1000), and
+    // train_test_split(np.arange(10), test_size=0.2, random_state=42).
+    CHECK(numpy_permutation(10, 42) == std::vector<std::int64_t>{8, 1, 5, 0, 7, 2, 9, 4, 3, 6});
+    CHECK(numpy_permutation(5, 7) == std::vector<std::int64_t>{0, 3, 2, 1, 4});
+    const auto thousand = numpy_permutation(1000, 42);
+    CHECK(std::vector<std::int64_t>(thousand.begin(), thousand.begin() + 12) ==
+          std::vector<std::int64_t>{521, 737, 740, 660, 411, 678, 626, 513, 859, 136, 811, 76});
+    Dataset ds;  // row i holds the value i
+    ds.feature_names = {"i"};
+    ds.classes = {"0", "1"};
+    for (int i = 0; i < 10; ++i) {
+      ds.values.push_back(i);
+      ds.labels.push_back(i % 2);
+    }
+    const Split s = train_test_split(ds, 0.2, 42);
+    CHECK(std::vector<double>(s.train.values, s.train.values + 8) == std::vector<double>{5, 0, 7, 2, 9, 4, 3, 6});
+    CHECK(std::vector<double>(s.test.values, s.test.values + 2) == std::vector<double>{8, 1});
+    CHECK(std::vector<int>(s.train.labels, s.train.labels + 8) == std::vector<int>{1, 0, 1, 0, 1, 0, 1, 0});  // labels travel with rows
+  }
   TEST_CASE("test_size 0 trains on all rows in order") {
     Dataset a = generate_churn({50, 2, 2, 1});
     const auto before = a.values;
