@@ -219,6 +219,24 @@ std::optional<RunInfo> Client::find_run_by_tag(const std::string& experiment_id,
   return run_info_of(found["runs"][0]["info"]);
 }
 
+std::optional<RunData> Client::latest_run(const std::string& experiment_id) {
+  const json body = {{"experiment_ids", {experiment_id}}, {"max_results", 1}, {"order_by", {"attributes.start_time DESC"}}};
+  const json found = call("POST", kApi + "runs/search", body, true);
+  if (!found.contains("runs") || !found["runs"].is_array() || found["runs"].empty()) return std::nullopt;
+  const json& run = found["runs"][0];
+  RunData out;
+  out.info = run_info_of(run.at("info"));
+  const json data = run.value("data", json::object());
+  try {
+    for (const json& p : data.value("params", json::array())) out.params[p.at("key").get<std::string>()] = p.at("value").get<std::string>();
+    for (const json& t : data.value("tags", json::array())) out.tags[t.at("key").get<std::string>()] = t.at("value").get<std::string>();
+    for (const json& m : data.value("metrics", json::array())) out.metrics[m.at("key").get<std::string>()] = m.at("value").get<double>();
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::corrupt, fmt::format("{}: a run's data is not MLflow's ({})", where("POST", "runs/search"), e.what()));
+  }
+  return out;
+}
+
 void Client::log_batch(const std::string& run_id, const Tags& params, const std::vector<Metric>& metrics,
                        const Tags& tags) {
   auto param = params.begin();

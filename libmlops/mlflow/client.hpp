@@ -57,6 +57,14 @@ struct RunInfo {
   std::string lifecycle_stage = "active";  // or "deleted"
 };
 
+// A run with its data: params, the latest value of each metric, tags.
+struct RunData {
+  RunInfo info;
+  Tags params;
+  std::map<std::string, double> metrics;
+  Tags tags;
+};
+
 struct RegisteredModel {
   std::string name;
   Tags tags;
@@ -94,6 +102,8 @@ class Client {
   std::optional<RunInfo> find_run_by_tag(const std::string& experiment_id, const std::string& key,
                                          const std::string& value);
   // Sends in as many log-batch calls as MLflow's limits (100 params, 1000 metrics, 100 tags) need.
+  // The newest active run of the experiment (runs/search), or nullopt when it has none.
+  std::optional<RunData> latest_run(const std::string& experiment_id);
   void log_batch(const std::string& run_id, const Tags& params, const std::vector<Metric>& metrics, const Tags& tags);
   void update_run(const std::string& run_id, const std::string& status, std::int64_t end_time);
 

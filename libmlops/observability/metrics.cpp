@@ -76,6 +76,14 @@ struct ServingMetrics::Impl {
       prometheus::BuildGauge().Name("model_loaded").Help("1 while a model version is loaded and serving").Register(*registry);
   prometheus::Family<prometheus::Gauge>& info =
       prometheus::BuildGauge().Name("model_info").Help("The loaded models: name, version, URI and artifact sha256").Register(*registry);
+  // The course's own names (its app/main.py, dashboard and tests read them), beside ours.
+  prometheus::Counter& course_predictions = prometheus::BuildCounter()
+      .Name("ai_prediction_requests_total").Help("Prediction requests (the course's name)").Register(*registry).Add({});
+  prometheus::Counter& course_errors = prometheus::BuildCounter()
+      .Name("ai_prediction_errors_total").Help("Prediction requests that failed on the server's side, 5xx (the course's name)")
+      .Register(*registry).Add({});
+  prometheus::Family<prometheus::Gauge>& course_loaded =
+      prometheus::BuildGauge().Name("ai_model_loaded").Help("1 while a model version is loaded (the course's name)").Register(*registry);
 
   LabelCache<prometheus::Counter> prediction_cache{predictions};
   LabelCache<prometheus::Histogram> latency_cache{latency};
@@ -86,7 +94,7 @@ struct ServingMetrics::Impl {
 
   std::mutex state_mutex;  // guards what follows
   std::vector<ModelInfo> models;
-  std::map<std::string, prometheus::Gauge*> loaded_by_version;
+  std::map<std::string, std::pair<prometheus::Gauge*, prometheus::Gauge*>> loaded_by_version;  // ours, the course's
   std::vector<prometheus::Gauge*> info_gauges;
   std::map<std::string, std::pair<std::string, double>> gauges;
   std::function<std::vector<FeatureDrift>()> drift_source;
@@ -106,6 +114,8 @@ void ServingMetrics::record_prediction(const std::string& model_version, std::st
       .get(model_version, [&] { return prometheus::Labels{{"model_version", model_version}}; },
            prometheus::Histogram::BucketBoundaries(latency_buckets()))
       .Observe(seconds);
+  impl_->course_predictions.Increment();
+  if (http_status >= 500) impl_->course_errors.Increment();
 }
 
 void ServingMetrics::record_class(const std::string& model_version, const std::string& class_label, double rows) {
@@ -119,11 +129,16 @@ void ServingMetrics::record_http(std::string_view method, std::string_view route
   const std::string code = std::to_string(status);
   impl_->http_cache
       .get(key_of({method, route, code}),
-           [&] { return prometheus::Labels{{"method", std::string(method)}, {"route", std::string(route)}, {"status", code}}; })
+           // endpoint and status_code are the course's names for route and status (same values:
+           // the route's template, never the raw path, so the series stay bounded).
+           [&] {
+             return prometheus::Labels{{"method", std::string(method)}, {"route", std::string(route)}, {"status", code},
+                                       {"endpoint", std::string(route)}, {"status_code", code}};
+           })
       .Increment();
   impl_->http_latency_cache
       .get(key_of({method, route}),
-           [&] { return prometheus::Labels{{"method", std::string(method)}, {"route", std::string(route)}}; },
+           [&] { return prometheus::Labels{{"method", std::string(method)}, {"route", std::string(route)}, {"endpoint", std::string(route)}}; },
            prometheus::Histogram::BucketBoundaries(latency_buckets()))
       .Observe(seconds);
 }
@@ -137,13 +152,17 @@ void ServingMetrics::record_crm_update(std::string_view segment, std::string_vie
 
 void ServingMetrics::set_models(const std::vector<ModelInfo>& loaded) {
   std::lock_guard lock(impl_->state_mutex);
-  for (auto& [version, gauge] : impl_->loaded_by_version) gauge->Set(0);
+  for (auto& [version, gauges] : impl_->loaded_by_version) {
+    gauges.first->Set(0);
+    gauges.second->Set(0);
+  }
   for (prometheus::Gauge* g : impl_->info_gauges) impl_->info.Remove(g);
   impl_->info_gauges.clear();
   for (const ModelInfo& m : loaded) {
-    auto [it, inserted] = impl_->loaded_by_version.try_emplace(m.version, nullptr);
-    if (inserted) it->second = &impl_->loaded.Add({{"model_version", m.version}});
-    it->second->Set(1);
+    auto [it, inserted] = impl_->loaded_by_version.try_emplace(m.version, nullptr, nullptr);
+    if (inserted) it->second = {&impl_->loaded.Add({{"model_version", m.version}}), &impl_->course_loaded.Add({{"model_version", m.version}})};
+    it->second.first->Set(1);
+    it->second.second->Set(1);
     auto& info = impl_->info.Add({{"name", m.name}, {"version", m.version}, {"uri", m.uri}, {"sha256", m.sha256}});
     info.Set(1);
     impl_->info_gauges.push_back(&info);
@@ -176,9 +195,11 @@ std::string ServingMetrics::scrape() {
     auto& psi = prometheus::BuildGauge().Name("feature_drift_psi").Help("Population Stability Index of served values against the training baseline").Register(scrape_registry);
     auto& mean = prometheus::BuildGauge().Name("feature_mean").Help("Running mean of served feature values").Register(scrape_registry);
     auto& training = prometheus::BuildGauge().Name("feature_training_mean").Help("Mean of the feature in the training data").Register(scrape_registry);
+    auto& course_mean = prometheus::BuildGauge().Name("ai_feature_mean").Help("Running mean of served feature values (the course's name)").Register(scrape_registry);
     for (const FeatureDrift& d : drift_source()) {
       psi.Add({{"feature", d.name}}).Set(d.psi);
       mean.Add({{"feature", d.name}}).Set(d.live_mean);
+      course_mean.Add({{"feature", d.name}}).Set(d.live_mean);
       training.Add({{"feature", d.name}}).Set(d.training_mean);
     }
   }

@@ -74,13 +74,14 @@ std::shared_ptr<const Check> parse_check(const YAML::Node& node, const std::stri
   if (kind == "http") return checks::http(node, file);
   if (kind == "metrics") return checks::metrics(node, file);
   if (kind == "prometheus") return checks::prometheus(node, file);
+  if (kind == "mlflow_run") return checks::mlflow_run(node, file);
   if (kind == "sqlite") return checks::sqlite(node, file);
   if (kind == "registry") return checks::registry(node, file);
   if (kind == "junit") return checks::junit(node, file);
   if (kind == "json" || kind == "yaml") return checks::document(node, file, kind == "yaml");
   if (kind == "all_of" || kind == "any_of") return std::make_shared<Combined>(node, file, kind == "all_of");
   checks::bad(node["kind"], file,
-      fmt::format("unknown check kind '{}' (known: file_exists, file_contains, env_file, command, http, metrics, prometheus, sqlite, "
+      fmt::format("unknown check kind '{}' (known: file_exists, file_contains, env_file, command, http, metrics, prometheus, mlflow_run, sqlite, "
                   "registry, junit, json, yaml, all_of, any_of)", kind));
 }
 

@@ -36,7 +36,7 @@ class Check {
 };
 
 // Parses a `check:` node. Kinds: file_exists, file_contains, env_file, command, http,
-// metrics, json, yaml, all_of, any_of. Throws Error{invalid_input} naming file, line, field.
+// metrics, prometheus, mlflow_run, sqlite, registry, junit, json, yaml, all_of, any_of. Throws Error{invalid_input} naming file, line, field.
 std::shared_ptr<const Check> parse_check(const YAML::Node& node, const std::string& file);
 
 }  // namespace mlops::rubric

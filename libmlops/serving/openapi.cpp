@@ -124,9 +124,33 @@ json openapi_document() {
                          {"canary", {{"type", "object"}, {"nullable", true}}},
                          {"last_reload", {{"type", "object"}}}}}};
   schemas["Status"] = {{"type", "object"}, {"additionalProperties", true}};
+  schemas["Index"] = {{"type", "object"},
+                      {"required", {"status", "service", "model_loaded", "model_version", "routes"}},
+                      {"properties",
+                       {{"status", {{"type", "string"}, {"enum", {"ok"}}}},
+                        {"service", {{"type", "string"}}},
+                        {"model_loaded", {{"type", "boolean"}}},
+                        {"model_version", {{"type", "string"}, {"nullable", true}}},
+                        {"routes", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}};
+  schemas["SegmentUpdate"] = {
+      {"type", "object"},
+      {"required", {"customer_id", "status", "segment_ai_decision", "crm_mock_response", "update_status", "segment"}},
+      {"properties",
+       {{"customer_id", {{"type", "string"}}},
+        {"status", {{"type", "string"}, {"enum", {"Success"}}, {"description", "the course's: the flow ran"}}},
+        {"segment_ai_decision", {{"type", "string"}}},
+        {"crm_mock_response", {{"type", "object"}, {"description", "the CRM's write, in the course mock's shape"}}},
+        {"update_status", {{"type", "string"}, {"enum", {"updated", "unchanged"}}}},
+        {"previous_segment", {{"type", "string"}}},
+        {"segment", {{"type", "string"}}},
+        {"prediction", json::object()},  // the model's class: a number or a string
+        {"probability", {{"type", "number"}}},
+        {"model_version", {{"type", "string"}}},
+        {"request_id", {{"type", "string"}}}}}};
 
   json paths;
-  paths["/"]["get"] = operation("Index of the routes", "index", {{"200", reply("Routes", ref("Status"))}});
+  paths["/"]["get"] = operation("The course's health check, with the index of the routes", "index",
+                                {{"200", reply("Status and routes", ref("Index"))}});
   paths["/predict"]["post"] = operation(
       "Predict one row or a batch", "predict",
       prediction_errors({{"200", reply("Prediction(s)", ref("PredictResponse"))}}),
@@ -167,7 +191,7 @@ json openapi_document() {
   paths["/openapi.json"]["get"] = operation("This document", "openapi", {{"200", reply("OpenAPI 3", ref("Status"))}});
   paths["/crm_segment_update"]["post"] = operation(
       "CRM features -> predict -> segment policy -> write the segment back", "crmSegmentUpdate",
-      {{"200", reply("updated or unchanged, with previous and new segment", ref("Status"))},
+      {{"200", reply("The decision, the CRM's answer, updated or unchanged", ref("SegmentUpdate"))},
        {"400", error_reply("Missing or invalid customer id")},
        {"401", error_reply("API key missing or wrong")},
        {"404", error_reply("Unknown customer")},

@@ -47,5 +47,5 @@ yamllint -s -c .yamllint compose .github examples rubric
 
 echo "== shellcheck"
 shopt -s nullglob
-shellcheck -x scripts/*.sh tests/deploy/*.sh tests/monitoring/*.sh tests/fuzz/*.sh bench/*.sh examples/lessons/*.sh examples/classroom/*.sh
+shellcheck -x scripts/*.sh tests/deploy/*.sh tests/monitoring/*.sh tests/fuzz/*.sh tests/parity/*.sh bench/*.sh examples/lessons/*.sh examples/classroom/*.sh
 echo "deploy: ok"

@@ -60,7 +60,7 @@ TEST_SUITE("integration/crm") {
     REQUIRE(r->status == 200);
     const json first = json::parse(r->body);
     CHECK(first["customer_id"] == "CUST_TEST_007");
-    CHECK(first["status"] == "updated");
+    CHECK(first["update_status"] == "updated");
     CHECK(first["previous_segment"] == "Unassigned");
     const std::string expected = first["prediction"] == 1 ? "Churn_Risk_AI" : "Normal_Segment_AI";
     CHECK(first["segment"] == expected);
@@ -73,8 +73,8 @@ TEST_SUITE("integration/crm") {
     const std::string raw = test::raw_http(server.port(), "POST /crm_segment_update?customer_id=CUST_TEST_007 HTTP/1.1\r\n"
                                                           "Host: localhost\r\nConnection: close\r\n\r\n");
     CHECK(raw.rfind("HTTP/1.1 200", 0) == 0);
-    CHECK(raw.find("\"status\":\"unchanged\"") != std::string::npos);
-    CHECK(json::parse(update(c, "customer_id=CUST_TEST_007&force=true")->body)["status"] == "updated");
+    CHECK(raw.find("\"update_status\":\"unchanged\"") != std::string::npos);
+    CHECK(json::parse(update(c, "customer_id=CUST_TEST_007&force=true")->body)["update_status"] == "updated");
     const std::string log = server.log();
     for (const char* step : {"crm features fetched", "prediction", "decision", "crm write"}) {
       CAPTURE(step);
@@ -158,9 +158,9 @@ TEST_SUITE("integration/crm") {
     auto r = update(c, "customer_id=CUST005");
     REQUIRE(r->status == 200);
     const json first = json::parse(r->body);
-    CHECK(first["status"] == "updated");
+    CHECK(first["update_status"] == "updated");
     CHECK(p.customer("CUST005")["segment"] == first["segment"]);  // written through HTTP into the store
-    CHECK(json::parse(update(c, "customer_id=CUST005")->body)["status"] == "unchanged");
+    CHECK(json::parse(update(c, "customer_id=CUST005")->body)["update_status"] == "unchanged");
     CHECK(update(c, "customer_id=CUST999")->status == 404);
     // The course's own API on the CRM service.
     httplib::Client crm("127.0.0.1", crm_service.port());

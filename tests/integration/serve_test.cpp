@@ -320,7 +320,13 @@ TEST_SUITE("integration/serve") {
     CHECK(metric_value(after, "prediction_latency_seconds_count{model_version=\"v1\"}") == 6);
     CHECK(metric_value(after, "prediction_latency_seconds_bucket{model_version=\"v1\",le=\"0.2\"}") == 6);
     CHECK(metric_value(after, "model_loaded{model_version=\"v1\"}") == 1);
-    CHECK(metric_value(after, "http_requests_total{method=\"POST\",route=\"/predict\",status=\"200\"}") == 5);
+    // Ours (route, status) and the course's (endpoint, status_code) labels on one series.
+    CHECK(metric_value(after, "http_requests_total{endpoint=\"/predict\",method=\"POST\",route=\"/predict\",status=\"200\","
+                              "status_code=\"200\"}") == 5);
+    CHECK(metric_value(after, "ai_prediction_requests_total") == 6);
+    CHECK(metric_value(after, "ai_prediction_errors_total") == 0);
+    CHECK(metric_value(after, "ai_model_loaded{model_version=\"v1\"}") == 1);
+    CHECK(metric_value(after, "ai_feature_mean{feature=\"feature_1\"}") == doctest::Approx(5.2));
     CHECK(after.find("feature_drift_psi{feature=\"feature_1\"}") != std::string::npos);
     CHECK(metric_value(after, "feature_mean{feature=\"feature_1\"}") == doctest::Approx(5.2));
     CHECK(after.find("model_info{name=\"ChurnPredictionModel\"") != std::string::npos);

@@ -19,10 +19,12 @@ CheckPtr document(const YAML::Node& node, const std::string& file, bool yaml);
 CheckPtr junit(const YAML::Node& node, const std::string& file);
 // command.cpp: a shell command, sandboxed (process.hpp)
 CheckPtr command(const YAML::Node& node, const std::string& file);
-// web.cpp: http (status and fields of an answer), metrics (Prometheus text), prometheus (PromQL)
+// web.cpp: http (status and fields of an answer), metrics (Prometheus text), prometheus (PromQL),
+// mlflow_run (the newest run of an MLflow experiment logs these params and metrics)
 CheckPtr http(const YAML::Node& node, const std::string& file);
 CheckPtr metrics(const YAML::Node& node, const std::string& file);
 CheckPtr prometheus(const YAML::Node& node, const std::string& file);
+CheckPtr mlflow_run(const YAML::Node& node, const std::string& file);
 // databases.cpp: sqlite (a query), registry (a registered model, optionally in MLflow)
 CheckPtr sqlite(const YAML::Node& node, const std::string& file);
 CheckPtr registry(const YAML::Node& node, const std::string& file);

@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <string_view>
 #include <vector>
 
 #include "libmlops/core/error.hpp"
 #include "libmlops/rubric/checks/common.hpp"
 #include "libmlops/rubric/checks/kinds.hpp"
 #include "libmlops/http/client.hpp"
+#include "libmlops/mlflow/client.hpp"
 
 namespace mlops::rubric::checks {
 namespace {
@@ -127,10 +129,54 @@ class Prometheus : public Check {
   Comparison comparison_;
 };
 
+// The newest run of an MLflow experiment (by name) logs these params and metrics — what
+// a course's training script is asked to track, whichever language it is written in.
+class MlflowRun : public Check {
+ public:
+  MlflowRun(const YAML::Node& n, const std::string& file)
+      : url_(n["url"] ? n["url"].as<std::string>() : "{mlflow}"), experiment_(need(n, "experiment", file)) {
+    for (const char* list : {"params", "metrics"}) {
+      if (!n[list]) continue;
+      if (!n[list].IsSequence()) bad(n[list], file, fmt::format("'{}' is a list of names", list));
+      for (const auto& name : n[list]) (std::string_view(list) == "params" ? params_ : metrics_).push_back(name.as<std::string>());
+    }
+    if (params_.empty() && metrics_.empty()) bad(n, file, "mlflow_run needs 'params' or 'metrics': the names the run must log");
+  }
+  CheckResult run(const CheckContext& c) const override {
+    const std::string url = c.expand(url_);
+    const std::string experiment = c.expand(experiment_);
+    if (url.find('{') != std::string::npos) return {false, "no MLflow URL: pass --mlflow URL"};
+    try {
+      mlflow::Connection connection{url, {}};
+      connection.http.timeout_seconds = c.timeout_seconds;
+      connection.http.retries = 0;
+      mlflow::Client client(connection);
+      const auto id = client.find_experiment_id(experiment);
+      if (!id) return {false, fmt::format("MLflow at {} has no experiment '{}'", url, experiment)};
+      const auto run = client.latest_run(*id);
+      if (!run) return {false, fmt::format("experiment '{}' has no run", experiment)};
+      std::vector<std::string> missing;
+      for (const std::string& p : params_) if (!run->params.count(p)) missing.push_back("param " + p);
+      for (const std::string& m : metrics_) if (!run->metrics.count(m)) missing.push_back("metric " + m);
+      if (!missing.empty()) {
+        return {false, fmt::format("run {} of '{}' does not log {}", run->info.run_id, experiment, fmt::join(missing, ", "))};
+      }
+      return {true, fmt::format("run {} of '{}' logs {}", run->info.run_id, experiment, fmt::join(params_.empty() ? metrics_ : params_, ", "))};
+    } catch (const Error& e) {
+      return {false, e.what()};
+    }
+  }
+
+ private:
+  std::string url_, experiment_;
+  std::vector<std::string> params_, metrics_;
+};
+
 }  // namespace
 
 CheckPtr http(const YAML::Node& n, const std::string& file) { return std::make_shared<Http>(n, file); }
 CheckPtr metrics(const YAML::Node& n, const std::string& file) { return std::make_shared<Metrics>(n, file); }
 CheckPtr prometheus(const YAML::Node& n, const std::string& file) { return std::make_shared<Prometheus>(n, file); }
+CheckPtr mlflow_run(const YAML::Node& n, const std::string& file) { return std::make_shared<MlflowRun>(n, file); }
 
 }  // namespace mlops::rubric::checks

