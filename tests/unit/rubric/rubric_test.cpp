@@ -45,6 +45,31 @@ struct FakeServer {
                         "application/json");
       }
     });
+    // MLflow's REST API as MLflow 2.9 answers it (../shared/MLFLOW-REST.md), and garbage.
+    server.Get("/api/2.0/mlflow/experiments/get-by-name", [](const httplib::Request& req, httplib::Response& res) {
+      const std::string name = req.get_param_value("experiment_name");
+      if (name != "course" && name != "garbage" && name != "empty") {
+        res.status = 404;
+        res.set_content(R"({"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Could not find experiment with name ')" + name + "'\"}",
+                        "application/json");
+        return;
+      }
+      const std::string id = name == "course" ? "1" : name == "garbage" ? "2" : "3";
+      res.set_content(R"({"experiment":{"experiment_id":")" + id + R"(","name":")" + name + R"(","lifecycle_stage":"active"}})",
+                      "application/json");
+    });
+    server.Post("/api/2.0/mlflow/runs/search", [](const httplib::Request& req, httplib::Response& res) {
+      const std::string id = nlohmann::json::parse(req.body)["experiment_ids"][0];
+      if (id == "1") {
+        res.set_content(R"({"runs":[{"info":{"run_id":"r1","experiment_id":"1","status":"FINISHED"},"data":{)"
+                        R"("params":[{"key":"C","value":"0.1"},{"key":"n_samples","value":"1000"}],)"
+                        R"("metrics":[{"key":"accuracy","value":0.99,"timestamp":1,"step":0}]}}]})", "application/json");
+      } else if (id == "2") {
+        res.set_content(R"({"runs":[{"info":{"run_id":"r2"},"data":{"params":[{"key":5}],"metrics":"x"}}]})", "application/json");
+      } else {
+        res.set_content("{}", "application/json");  // MLflow's answer when there is no run
+      }
+    });
     port = server.bind_to_any_port("127.0.0.1");
     thread = std::thread([this] { server.listen_after_bind(); });
     while (!server.is_running()) std::this_thread::yield();
@@ -118,6 +143,23 @@ TEST_SUITE("unit/rubric") {
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
     CHECK(has(slow.reason, "did not finish within 0.3 s"));
     ::unsetenv("MLOPS_GRADER_SECRET");
+  }
+
+  TEST_CASE("mlflow_run: the newest run's params and metrics; a missing experiment, no run or garbage fail with why") {
+    test::TempDir dir;
+    FakeServer s;
+    const std::map<std::string, std::string> vars = {{"mlflow", s.url()}};
+    CHECK(check("{kind: mlflow_run, experiment: course, params: [C, n_samples], metrics: [accuracy]}", dir, vars).passed);
+    CHECK(has(check("{kind: mlflow_run, experiment: course, params: [model_version_tag]}", dir, vars).reason,
+              "does not log param model_version_tag"));
+    CHECK(has(check("{kind: mlflow_run, experiment: nope, params: [C]}", dir, vars).reason, "has no experiment 'nope'"));
+    CHECK(has(check("{kind: mlflow_run, experiment: empty, params: [C]}", dir, vars).reason, "has no run"));
+    const CheckResult garbage = check("{kind: mlflow_run, experiment: garbage, params: [C]}", dir, vars);
+    CHECK(!garbage.passed);
+    CHECK(has(garbage.reason, "not MLflow's"));
+    CHECK(has(check("{kind: mlflow_run, experiment: course, params: [C]}", dir).reason, "no MLflow URL"));
+    CHECK(test::error_code_of([] { parse_rubric("modules:\n  M1:\n    criteria:\n      C1: {text: t, check: {kind: mlflow_run, experiment: e}}\n", "r.yml"); }) ==
+          ErrorCode::invalid_input);
   }
 
   TEST_CASE("http and metrics: status, JSON fields, labels and values; an unreachable server fails fast") {
