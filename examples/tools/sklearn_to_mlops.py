@@ -109,11 +109,14 @@ def main():
     names, x, y = read_csv(args.data, args.target, [str(n) for n in known])
     if x.shape[1] != lr.coef_.shape[1]:
         fail(f"the model has {lr.coef_.shape[1]} features, {args.data} {x.shape[1]}")
-    integer = all(isinstance(c, int) for c in classes)
-    y = y.astype(int) if integer else y.astype(str)
+    # Labels are integers (also when fitted as floats 0.0/1.0) or strings, as mlops train reads them.
+    integer = all(float(c).is_integer() for c in classes) if all(isinstance(c, (int, float)) for c in classes) else False
+    classes = [int(c) for c in classes] if integer else [str(c) for c in classes]
+    y = y.astype(float).astype(int) if integer else y.astype(str)
+    labels = np.array(classes)
     model = scaler and Pipeline([("scaler", scaler), ("lr", lr)]) or lr
     proba = model.predict_proba(x)
-    predicted = np.asarray(lr.classes_)[proba.argmax(axis=1)]
+    predicted = labels[proba.argmax(axis=1)]
     average = "binary" if len(classes) == 2 else "macro"
     positive = {"pos_label": classes[1]} if len(classes) == 2 else {}
     metrics = {
@@ -122,8 +125,8 @@ def main():
         "precision": float(precision_score(y, predicted, average=average, zero_division=0, **positive)),
         "recall": float(recall_score(y, predicted, average=average, zero_division=0, **positive)),
         "f1": float(f1_score(y, predicted, average=average, zero_division=0, **positive)),
-        "log_loss": float(log_loss(y, proba, labels=lr.classes_)),
-        "confusion_matrix": confusion_matrix(y, predicted, labels=lr.classes_).tolist(),
+        "log_loss": float(log_loss(y, proba, labels=labels)),
+        "confusion_matrix": confusion_matrix(y, predicted, labels=labels).tolist(),
         "roc_auc": float(roc_auc_score(y, proba[:, 1])) if len(classes) == 2 and len(set(y.tolist())) == 2 else None,
     }
     artifact = {
@@ -133,7 +136,7 @@ def main():
         "created_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "run_id": "",
         "feature_names": names,
-        "classes": classes if integer else [str(c) for c in classes],
+        "classes": classes,
         "scaler": None if scaler is None else {
             "mean": (scaler.mean_ if scaler.with_mean else np.zeros(x.shape[1])).tolist(),
             "scale": (scaler.scale_ if scaler.with_std else np.ones(x.shape[1])).tolist()},
