@@ -34,9 +34,9 @@ test: deps lint
 
 # The server and its parsers under AddressSanitizer + UBSan (a second build tree).
 sanitize: deps
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMLOPS_SANITIZE=ON -DMLOPS_WERROR=ON >/dev/null
-	@cmake --build build-asan -j $(JOBS)
-	@cd build-asan && ctest --output-on-failure -j $(JOBS) -R '^(unit\.(serving|http|observability|crm|mlflow)|integration\.(serve|hostile|crm|crm_sync|mirror))$$'
+	@cmake -S . -B $(BUILD_DIR)/asan -DCMAKE_BUILD_TYPE=Debug -DMLOPS_SANITIZE=ON -DMLOPS_WERROR=ON >/dev/null
+	@cmake --build $(BUILD_DIR)/asan -j $(JOBS)
+	@cd $(BUILD_DIR)/asan && ctest --output-on-failure -j $(JOBS) -R '^(unit\.(serving|http|observability|crm|mlflow)|integration\.(serve|hostile|crm|crm_sync|mirror))$$'
 
 fuzz: deps
 	@tests/fuzz/run.sh $${FUZZ_SECONDS:-300}
