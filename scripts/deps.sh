@@ -11,6 +11,7 @@ packages=(
   libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
   prometheus prometheus-pushgateway chromium clang
   libxml2-utils librsvg2-bin openssl curl python3-sklearn
+  python3-fastapi python3-uvicorn python3-prometheus-client python3-requests python3-httpx python3-pytest
   docker-compose yamllint shellcheck bubblewrap
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

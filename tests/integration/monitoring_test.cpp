@@ -44,10 +44,13 @@ int free_port() {
 // A third-party server started for the test, stopped by its PID when the test ends.
 class Program {
  public:
-  Program(const std::string& path, const std::vector<std::string>& args, const std::string& dir)
-      : log_(dir + "/" + std::to_string(::getpid()) + "-" + path.substr(path.rfind('/') + 1) + ".log") {
+  // Runs in `dir` with this process's environment plus `extra_env` (NAME=value).
+  Program(const std::string& path, const std::vector<std::string>& args, const std::string& dir,
+          const std::vector<std::string>& extra_env = {})
+      : log_(dir + "/" + std::to_string(::getpid()) + "-" + path.substr(path.rfind('/') + 1) + "-" + std::to_string(++started_) + ".log") {
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    env.insert(env.end(), extra_env.begin(), extra_env.end());
     pid_ = test::spawn_program(path, args, env, dir, log_, log_);
   }
   ~Program() {
@@ -57,6 +60,7 @@ class Program {
   std::string log() const { return test::read_text(log_); }
 
  private:
+  static inline int started_ = 0;
   std::string log_;
   int pid_ = -1;
 };
@@ -465,5 +469,79 @@ TEST_SUITE("integration/course_rubric") {
     }
     CHECK(criteria == 23);
     CHECK(results["score"] == 100);
+  }
+
+  TEST_CASE("rubric/course.yml grades a FastAPI implementation of the course by the same rules, criterion by criterion") {
+    test::RealMlflow mlflow;
+    test::TempDir dir;
+    const std::string project = dir.file("fastapi");
+    std::filesystem::copy(std::string(MLOPS_SOURCE_DIR) + "/tests/course/fastapi_project", project, std::filesystem::copy_options::recursive);
+    const std::string python = "/usr/bin/python3";
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    env.push_back("MLFLOW_TRACKING_URI=" + mlflow.url());
+    // M3 as that project runs it: its training script logs and registers over MLflow's REST API.
+    REQUIRE(test::wait_exit_code(test::spawn_program(python, {"mlops/train_model.py", "--n_samples", "1000", "--c_param", "0.1",
+                                                               "--model_version", "v1.2.0-stable"},
+                                                     env, project, dir.file("train.out"), dir.file("train.err"))) == 0);
+    const int crm_port = free_port(), api_port = free_port();
+    const std::string crm = "http://127.0.0.1:" + std::to_string(crm_port), api = "http://127.0.0.1:" + std::to_string(api_port);
+    Program crm_mock(python, {"-m", "uvicorn", "crm_mock.main:app", "--host", "127.0.0.1", "--port", std::to_string(crm_port)}, project);
+    Program service(python, {"-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", std::to_string(api_port)}, project,
+                    {"CRM_HOST=" + crm, "MODEL_VERSION=v1.2.0-stable"});
+    httplib::Client client("127.0.0.1", api_port);
+    REQUIRE(wait_for([&] { return client.Get("/") && client.Get("/")->status == 200; }, std::chrono::seconds(30)));
+    REQUIRE(client.Post("/predict", R"({"features":[5,5,5,5,5,5,5,5,5,5]})", "application/json")->status == 200);
+    Prometheus prometheus(free_port());
+    dir.write("prometheus.yml", fmt::format("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: fastapi_app\n"
+                                            "    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", api_port));
+    Program prometheus_server("/usr/bin/prometheus",
+                              {"--config.file=" + dir.file("prometheus.yml"), "--storage.tsdb.path=" + dir.file("tsdb"),
+                               "--web.listen-address=127.0.0.1:" + std::to_string(prometheus.port), "--log.level=warn"},
+                              dir.path());
+    REQUIRE(wait_for([&] { return prometheus.scalar("count(ai_model_loaded)") >= 1; }, std::chrono::seconds(30)));
+
+    dir.write("manual.yml", "M1: {C2: 1}\nM6: {C2: 1}\n");
+    const auto r = test::run_cli(
+        {"eval-rubric", "--rubric", std::string(MLOPS_SOURCE_DIR) + "/rubric/course.yml", "--workspace", project,
+         "--server", api, "--crm", crm, "--prometheus", "http://127.0.0.1:" + std::to_string(prometheus.port), "--mlflow", mlflow.url(),
+         "--var", "grafana=http://127.0.0.1:" + std::to_string(free_port()),
+         "--var", "unit_test_command=" + python + " -m pytest -q -p no:cacheprovider -m 'not external' tests/",
+         "--var", "e2e_test_command=CRM_MOCK_URL=" + crm + " CRM_HOST=" + crm + " " + python + " -m pytest -q -p no:cacheprovider -m external tests/",
+         "--manual", dir.file("manual.yml"), "--timeout", "60", "--format", "json"},
+        "", dir.path());
+    INFO(r.out);
+    INFO(r.err);
+    INFO(service.log());
+    REQUIRE(r.exit_code == 0);  // 92.5% against the pass mark of 80
+    const json results = json::parse(r.out);
+    std::map<std::string, std::string> failed;
+    int criteria = 0;
+    for (const json& m : results["modules"]) {
+      for (const json& c : m["criteria"]) {
+        ++criteria;
+        if (c["earned"] != c["points"]) failed[c["badge"].get<std::string>()] = c["reason"];
+      }
+    }
+    CHECK(criteria == 23);
+    // What that project truly lacks, and nothing else: a non-root Dockerfile and a CI workflow.
+    CHECK(failed.size() == 2);
+    CHECK(failed["Containerized"].find("Dockerfile has no match") != std::string::npos);
+    CHECK(failed["CI-Flow"].find(".github/workflows") != std::string::npos);
+    CHECK(results["score"].get<double>() == doctest::Approx(92.5));
+
+    // And `mlops serve` in front of that project's CRM mock: a learner can swap the service
+    // and keep the course's CRM.
+    const std::string home = dir.file("home");
+    REQUIRE(test::run_cli({"train", "--register", "--stage", "Production", "-o", dir.file("m.json")}, home, dir.path()).exit_code == 0);
+    test::ServerProcess ours(home, {"--crm", crm});
+    httplib::Client ours_client("127.0.0.1", ours.port());
+    const auto updated = ours_client.Post("/crm_segment_update?customer_id=CUST001", "", "text/plain");
+    REQUIRE(updated);
+    CHECK(updated->status == 200);
+    const json decision = json::parse(updated->body);
+    CHECK(decision["crm_mock_response"]["user_id"] == "CUST001");
+    httplib::Client mock("127.0.0.1", crm_port);
+    CHECK(json::parse(mock.Get("/customer/CUST001")->body)["segment"] == decision["segment_ai_decision"]);
   }
 }
