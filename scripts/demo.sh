@@ -103,6 +103,12 @@ run "$mlops" eval-rubric --rubric "$root/rubric/rubric.yml" --workspace "$root" 
 cat .mlops/demo-results.txt
 run "$mlops" badge --results results.json --config "$root/rubric/badges.yml" --out badges
 
+course_modules=M2
+[ ${#prom_args[@]} -eq 0 ] || course_modules=M2,M5
+step "M6: the same services by the original course's rubric, rubric/course.yml ($course_modules)"
+run "$mlops" eval-rubric --rubric "$root/rubric/course.yml" --workspace "$root" --only "$course_modules" \
+  --server "$api" "${prom_args[@]}" || true
+
 score=$(grep -o '"score": *[0-9.]*' results.json | head -1 | tr -dc '0-9.')
 printf '\n%sDone in %ss: %s%% on %s.%s Badges in badges/ (open badges/overall.svg).\n' \
   "$bold" "$(( $(date +%s) - start ))" "$score" "$modules" "$plain"

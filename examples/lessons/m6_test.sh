@@ -26,6 +26,10 @@ fi
 run "zh-TW: the same table for the class" -- "$mlops" eval-rubric --rubric "$root/rubric/rubric.yml" \
   --workspace "$root" --only M2 --server "$api" --lang zh-TW
 
+step "The original course's rubric on the same service (rubric/course.yml, M2)" "原課程評分規準評分同一服務（rubric/course.yml，M2）"
+run "course.yml checks the course's contract: GET /, /predict, 422, the Dockerfile's user" -- \
+  "$mlops" eval-rubric --rubric "$root/rubric/course.yml" --workspace "$root" --only M2 --server "$api" --lang zh-TW
+
 step "Badges for the README" "README 用的徽章"
 run "badge reads results.json" -- "$mlops" badge --results results.json --config "$root/rubric/badges.yml" --out badges
 printf '\nM6 done: tests pass and the rubric grades the project. The full grade, as CI runs it:\n'
