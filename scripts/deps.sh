@@ -10,7 +10,7 @@ packages=(
   libcli11-dev libeigen3-dev liblbfgspp-dev libfmt-dev libsqlite3-dev nlohmann-json3-dev doctest-dev
   libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
   prometheus prometheus-pushgateway chromium clang
-  libxml2-utils librsvg2-bin openssl curl python3-sklearn
+  libxml2-utils librsvg2-bin openssl curl jq python3-sklearn
   python3-fastapi python3-uvicorn python3-prometheus-client python3-requests python3-httpx python3-pytest
   docker-compose yamllint shellcheck bubblewrap
 )

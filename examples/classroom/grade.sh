@@ -4,11 +4,13 @@
 # and a Prometheus scraping it, runs `mlops eval-rubric`, and draws the badges.
 # 用課程評分規準評分此專案：建置、訓練並登錄（同步至 MLflow）、啟動服務與 Prometheus、評分並產生徽章。
 #   MLFLOW_TRACKING_URI=http://127.0.0.1:5000 examples/classroom/grade.sh
-# Writes results.json, results.md, results.xml (JUnit), results.txt and badges/ into
+# Writes results.json, results.md, results.xml (JUnit), results.txt, course-results.* and badges/ into
 # GRADE_OUT (default: the repository). Exit 0 when the score reaches the rubric's
 # pass_score, 1 below it. Stops everything it started, also on Ctrl-C.
-# GRADE_TEST_COMMAND replaces the rubric's test command (default: make test); GRADE_PORT and
-# GRADE_PROMETHEUS_PORT the ports (8000, 9090).
+# GRADE_TEST_COMMAND replaces the rubric's test command (default: make test), GRADE_E2E_COMMAND
+# the course rubric's integration tests; GRADE_PORT, GRADE_CRM_PORT and GRADE_PROMETHEUS_PORT
+# the ports (8000, 8001, 9090). The course's own rubric (rubric/course.yml) grades it too, into
+# course-results.*: shown, not the exit status (its layout and test-isolation items are manual).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 say() { printf '\n==> %s\n' "$*"; }
@@ -29,6 +31,7 @@ wait_for() {
 
 mlflow=${MLFLOW_TRACKING_URI:-http://127.0.0.1:5000}
 port=${GRADE_PORT:-8000}
+crm_port=${GRADE_CRM_PORT:-8001}
 prom_port=${GRADE_PROMETHEUS_PORT:-9090}
 out=$(mkdir -p "${GRADE_OUT:-.}" && cd "${GRADE_OUT:-.}" && pwd)
 work=$(mktemp -d)
@@ -47,12 +50,15 @@ say "M3: train, register in Production (mirrored to MLflow)"
   -o "$out/models/sample_model.json"
 "$mlops" mirror
 
-say "M4: the embedded CRM"
+say "M4: the CRM (SQLite, served over HTTP on :$crm_port as the course's CRM mock is)"
 rm -f "$out/crm.db"
 "$mlops" crm --crm "sqlite:$out/crm.db" init --customers 200
+"$mlops" crm --crm "sqlite:$out/crm.db" serve --port "$crm_port" 2> "$out/crm.log" &
+pids+=($!)
+wait_for "http://127.0.0.1:$crm_port/health"
 
 say "M2: serve on :$port"
-"$mlops" --log-level info serve --port "$port" --crm "sqlite:$out/crm.db" 2> "$out/serve.log" &
+"$mlops" --log-level info serve --port "$port" --crm "http://127.0.0.1:$crm_port" 2> "$out/serve.log" &
 pids+=($!)
 wait_for "http://127.0.0.1:$port/ready"
 
@@ -87,5 +93,15 @@ status=0
   --also "markdown=$out/results.md" --also "junit=$out/results.xml" --also "table=$out/results.txt" || status=$?
 cat "$out/results.txt"
 "$mlops" badge --results "$out/results.json" --config rubric/badges.yml --out "$out/badges"
-say "score: $(grep -o '"score": *[0-9.]*' "$out/results.json" | head -1 | tr -dc '0-9.')%"
+
+say "The original course's rubric (rubric/course.yml) on the same project and services"
+"$mlops" eval-rubric --rubric rubric/course.yml --server "http://127.0.0.1:$port" --crm "http://127.0.0.1:$crm_port" \
+  --prometheus "http://127.0.0.1:$prom_port" --mlflow "$mlflow" \
+  --var "unit_test_command=${GRADE_TEST_COMMAND:-make test}" \
+  --var "e2e_test_command=${GRADE_E2E_COMMAND:-ctest --test-dir build -R 'integration[.](crm|course_contract)$'}" \
+  --format json --out "$out/course-results.json" --also "markdown=$out/course-results.md" \
+  --also "table=$out/course-results.txt" || true
+cat "$out/course-results.txt"
+score() { jq -r '.score * 10 | round / 10' "$1"; }
+say "score: $(score "$out/results.json")% (rubric/rubric.yml, the grade); $(score "$out/course-results.json")% by the course's rubric"
 exit "$status"

@@ -18,8 +18,9 @@ trap cleanup EXIT
 start_mlflow_double "$build" "$out"
 
 cd "$root"
-MLFLOW_TRACKING_URI="$mlflow" GRADE_OUT="$out/grade" GRADE_PORT=$(free_port) GRADE_PROMETHEUS_PORT=$(free_port) \
-  GRADE_TEST_COMMAND="$build/tests/mlops_tests --test-suite='unit/*' --no-intro" \
+MLFLOW_TRACKING_URI="$mlflow" GRADE_OUT="$out/grade" GRADE_PORT=$(free_port) GRADE_CRM_PORT=$(free_port) \
+  GRADE_PROMETHEUS_PORT=$(free_port) GRADE_TEST_COMMAND="$build/tests/mlops_tests --test-suite='unit/*' --no-intro" \
+  GRADE_E2E_COMMAND="$build/tests/mlops_tests --test-suite=integration/course_contract --no-intro" \
   examples/classroom/grade.sh
 
 fail() { echo "grade_test: $*" >&2; exit 1; }
@@ -29,6 +30,10 @@ xmllint --noout "$out/grade/results.xml" || fail "JUnit report is not well-forme
 for badge in overall M1 M3 badge-MLflow-Synced; do
   xmllint --noout "$out/grade/badges/$badge.svg" || fail "badge $badge.svg"
 done
+# The course's rubric: every criterion but the two graded by hand, and MLflow's UI (the test
+# double has none; MLflow's own server, as in integration.course_rubric, does).
+failed=$(jq -r '[.modules[] | .id as $m | .criteria[] | select(.earned < .points) | "\($m).\(.id)"] | join(" ")' "$out/grade/course-results.json")
+[ "$failed" = "M1.C2 M3.C3 M6.C2" ] || { jq . "$out/grade/course-results.json" >&2; fail "course.yml: short on $failed"; }
 curl -fsS "$mlflow/api/2.0/mlflow/registered-models/get?name=ChurnPredictionModel" | grep -q '"current_stage": "Production"' \
   || fail "no Production version in MLflow"
 echo "grade_test: 100%, reports, badges and the MLflow version are there"
