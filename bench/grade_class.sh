@@ -94,7 +94,7 @@ for ws in "$work"/class/learner-*; do
     --var "server_log=$work/serve.log" --var "artifact=$work/model.json" \
     --var "test_command=$build/tests/mlops_tests --test-suite=unit/core/* --no-intro" \
     --var "train_command=MLOPS_HOME=$work/scratch/$name MODEL_PATH=$work/scratch/$name.json make train MLOPS=$mlops" \
-    --writable "$work/scratch" --format json --out "$work/$name.json" 2>/dev/null || true
+    --writable "$work/scratch" --readable "$root" --readable "$build" --format json --out "$work/$name.json" 2>/dev/null || true
   read -r secs kb < <(tail -1 "$work/$name.time")  # after "Command exited with non-zero status 1"
   score=$(jq -r '.score' "$work/$name.json")
   results+=("$name $secs $kb $score")

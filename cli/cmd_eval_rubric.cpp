@@ -30,7 +30,7 @@ struct EvalOptions {
   double timeout = 10;
   int jobs = 4;
   bool no_sandbox = false;
-  std::vector<std::string> writable;
+  std::vector<std::string> writable, readable;
   unsigned long memory_limit_mb = 4096;
 };
 
@@ -105,6 +105,7 @@ int run(const EvalOptions& opt, Context& ctx) {
   o.jobs = opt.jobs;
   o.sandbox = !opt.no_sandbox;
   o.writable = opt.writable;
+  o.readable = opt.readable;
   o.memory_limit_mb = opt.memory_limit_mb;
   // Said once here; each command check then fails with the same reason.
   if (o.sandbox && runs_commands(rubric)) {
@@ -206,6 +207,10 @@ Command add_eval_rubric_command(CLI::App& root, Globals& globals) {
                 "Run command checks without the bubblewrap sandbox: they then see your files, processes and environment "
                 "(only for workspaces you trust)");
   app->add_option("--writable", opt->writable, "A folder besides the workspace that command checks may write (repeatable)")
+      ->check(CLI::ExistingDirectory);
+  app->add_option("--readable", opt->readable,
+                  "A folder under /tmp or /run that command checks may read (repeatable): the sandbox's /tmp and /run "
+                  "are its own, so tools the rubric runs from there must be named")
       ->check(CLI::ExistingDirectory);
   app->add_option("--memory-limit", opt->memory_limit_mb, "Memory per process a command check starts, in MB")
       ->capture_default_str()->check(CLI::Range(64UL, 1UL << 20));

@@ -16,6 +16,7 @@ struct CheckContext {
   double timeout_seconds = 10;                   // per check, unless the check sets its own
   bool sandbox = true;                           // `command` checks in bubblewrap (process.hpp)
   std::vector<std::string> writable;             // folders besides the workspace commands may write
+  std::vector<std::string> readable;             // folders in /tmp or /run commands may read
   unsigned long memory_limit_mb = 4096;          // per process a command starts
   std::string expand(const std::string& text) const;  // replaces {name} with its variable
 };

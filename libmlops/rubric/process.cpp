@@ -53,15 +53,18 @@ std::vector<std::string> sandbox_argv(const std::string& bwrap, const CommandSpe
   std::error_code ec;
   const std::string resolv = std::filesystem::canonical("/etc/resolv.conf", ec).string();
   if (!ec && resolv.rfind("/run/", 0) == 0) a.insert(a.end(), {"--ro-bind", resolv, resolv});
-  std::vector<std::string> writable = spec.writable;
-  if (!spec.workspace.empty()) writable.insert(writable.begin(), spec.workspace);
-  for (const std::string& dir : writable) {
+  // Read-only folders first, so that a writable one inside them stays writable.
+  const auto bind = [&](const std::string& dir, const char* how, const char* what) {
     const std::string real = std::filesystem::canonical(dir, ec).string();
     if (ec || !std::filesystem::is_directory(real)) {
-      throw Error(ErrorCode::invalid_input, fmt::format("{} is not a folder: it cannot be made writable for the check", dir));
+      throw Error(ErrorCode::invalid_input, fmt::format("{} is not a folder: it cannot be made {} for the check", dir, what));
     }
-    a.insert(a.end(), {"--bind", real, real});
-  }
+    a.insert(a.end(), {how, real, real});
+  };
+  for (const std::string& dir : spec.readable) bind(dir, "--ro-bind", "readable");
+  std::vector<std::string> writable = spec.writable;
+  if (!spec.workspace.empty()) writable.insert(writable.begin(), spec.workspace);
+  for (const std::string& dir : writable) bind(dir, "--bind", "writable");
   const std::string workdir = spec.workspace.empty() ? "/" : std::filesystem::canonical(spec.workspace, ec).string();
   a.insert(a.end(), {"--chdir", workdir, "--", "/bin/sh", "-c", spec.command});
   return a;

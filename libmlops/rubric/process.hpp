@@ -14,6 +14,7 @@ struct CommandSpec {
   std::string command;                 // run by /bin/sh -c
   std::string workspace;               // the working directory; writable
   std::vector<std::string> writable;   // more folders the command may write (e.g. a scratch dir)
+  std::vector<std::string> readable;   // folders under the sandbox's private /tmp or /run it may read
   std::vector<std::string> environment;  // NAME=value: the whole environment the command sees
   double timeout_seconds = 10;
   bool sandbox = true;

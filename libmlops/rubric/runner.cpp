@@ -32,6 +32,7 @@ Results run_rubric(const Rubric& rubric, const RunOptions& o) {
   context.timeout_seconds = o.timeout_seconds;
   context.sandbox = o.sandbox;
   context.writable = o.writable;
+  context.readable = o.readable;
   context.memory_limit_mb = o.memory_limit_mb;
 
   Results results;

@@ -399,6 +399,8 @@ TEST_SUITE("integration/monitoring") {
          "--var", "train_command=MLOPS_HOME=" + dir.file("scratch/home") + " MODEL_PATH=" + dir.file("scratch/model.json") +
                       " make train MLOPS=" + MLOPS_BINARY,
          "--writable", dir.file("scratch"),
+         // The sandbox's /tmp is its own: a source or build tree there must be named to be seen.
+         "--readable", MLOPS_SOURCE_DIR, "--readable", build,
          "--format", "json", "--out", dir.file("results.json")},
         "", dir.path());
     INFO(test::read_text(dir.file("results.json")));
@@ -453,6 +455,7 @@ TEST_SUITE("integration/course_rubric") {
          "--var", "grafana=http://127.0.0.1:" + std::to_string(free_port()),  // Grafana cannot run here: its dashboard file counts
          "--var", "unit_test_command=" + tests + "unit/serving/*",
          "--var", "e2e_test_command=" + tests + "integration/course_contract",
+         "--readable", MLOPS_SOURCE_DIR, "--readable", build,
          "--manual", dir.file("manual.yml"), "--timeout", "30", "--format", "json"},
         "", dir.path());
     INFO(r.out);

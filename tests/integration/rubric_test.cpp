@@ -273,7 +273,10 @@ modules:
   TEST_CASE("hostile command checks in the sandbox: no secret seen, nothing outlives the check, nothing written outside, memory bounded") {
     test::TempDir outside;
     test::TempDir scratch;
+    test::TempDir tools;  // like a build tree under /tmp: read-only when named with --readable
     test::TempDir ws;
+    outside.write("marker", "the grader's own temporary file");
+    tools.write("tool.txt", "tool\n");
     // A unique sleep, to find the one this test's escapee would leave behind.
     const std::string sleeper = fmt::format("sleep {}", 70000 + ::getpid() % 10000);
     ws.write("rubric.yml", fmt::format(R"(
@@ -288,7 +291,9 @@ modules:
       C3: {{text: write, check: {{kind: command, run: "echo in > inside.txt && echo out > {}/written"}}}}
       C4: {{text: scratch, check: {{kind: command, run: "echo ok > {}/ok"}}}}
       C5: {{text: memory, check: {{kind: command, run: "dd if=/dev/zero of=/dev/null bs=512M count=1"}}}}
-)", sleeper, outside.path(), scratch.path()));
+      C6: {{text: readable, check: {{kind: command, run: "cat {}/tool.txt && ! touch {}/tool.txt"}}}}
+      C7: {{text: private tmp, check: {{kind: command, run: "test ! -e {}/marker"}}}}
+)", sleeper, outside.path(), scratch.path(), tools.path(), tools.path(), outside.path()));
     // The processes running the escapee's command line; ended when `end` is set.
     const auto sleepers = [&](bool end) {
       int n = 0;
@@ -305,7 +310,7 @@ modules:
     const auto r = test::run_cli({"eval-rubric", "--rubric", ws.file("rubric.yml"), "--workspace", ws.path(), "--format", "json",
                                   "--out", ws.file("results.json"), "--also", "markdown=" + ws.file("results.md"), "--also",
                                   "junit=" + ws.file("results.xml"), "--also", "table=" + ws.file("results.txt"), "--writable",
-                                  scratch.path(), "--memory-limit", "256"},
+                                  scratch.path(), "--readable", tools.path(), "--memory-limit", "256"},
                                  "", ws.path(), secret);
     CHECK(r.exit_code == 1);
     const json report = json::parse(test::read_text(ws.file("results.json")));
@@ -324,6 +329,9 @@ modules:
     CHECK(test::read_text(scratch.file("ok")) == "ok\n");
     CHECK(reasons["C5"].find("fail: ") == 0);  // 512 MB past --memory-limit 256
     CHECK(reasons["C5"].find("memory") != std::string::npos);
+    CHECK(reasons["C6"].find("pass: ") == 0);  // --readable: seen, not written
+    CHECK(test::read_text(tools.file("tool.txt")) == "tool\n");
+    CHECK(reasons["C7"].find("pass: ") == 0);  // the grader's /tmp is not the sandbox's
 
     // Unsandboxed — what --no-sandbox gives up, shown by the same checks.
     const auto unsafe = test::run_cli({"eval-rubric", "--rubric", ws.file("rubric.yml"), "--workspace", ws.path(), "--only", "M1",

@@ -50,6 +50,7 @@ class Command : public Check {
     spec.command = c.expand(command_);
     spec.workspace = c.workspace;
     spec.writable = c.writable;
+    spec.readable = c.readable;
     spec.environment = command_environment(c);
     spec.timeout_seconds = timeout_ > 0 ? timeout_ : c.timeout_seconds;
     spec.sandbox = c.sandbox;
