@@ -55,23 +55,25 @@ Split train_test_split(Dataset& ds, double test_size, std::uint32_t seed) {
                 "use a smaller --test-size or more data");
   }
   if (test_size > 0) {
-    // Row k of the result is row source[k] of the input: the training rows
+    // Row k of the result is row source(k) of the input: the training rows
     // (permutation[test_rows:]), then the test rows (permutation[:test_rows]).
     const std::vector<std::int64_t> permutation = numpy_permutation(rows, seed);
-    std::vector<std::int64_t> source(permutation.begin() + test_rows, permutation.end());
-    source.insert(source.end(), permutation.begin(), permutation.begin() + test_rows);
+    const auto train_rows = static_cast<std::size_t>(rows - test_rows);
+    const auto source = [&](std::size_t k) {
+      return static_cast<std::size_t>(permutation[k < train_rows ? k + static_cast<std::size_t>(test_rows) : k - train_rows]);
+    };
     // Applied cycle by cycle with one spare row: peak memory stays at one copy of the data.
     const auto cols = static_cast<std::size_t>(ds.cols());
-    std::vector<bool> placed(source.size(), false);
+    std::vector<bool> placed(permutation.size(), false);
     std::vector<double> spare(cols);
-    for (std::size_t start = 0; start < source.size(); ++start) {
-      if (placed[start] || static_cast<std::size_t>(source[start]) == start) continue;
+    for (std::size_t start = 0; start < permutation.size(); ++start) {
+      if (placed[start] || source(start) == start) continue;
       std::copy_n(ds.values.begin() + static_cast<std::ptrdiff_t>(start * cols), cols, spare.begin());
       const int spare_label = ds.labels[start];
       std::size_t at = start;
       while (true) {
         placed[at] = true;
-        const auto from = static_cast<std::size_t>(source[at]);
+        const std::size_t from = source(at);
         if (from == start) {
           std::copy(spare.begin(), spare.end(), ds.values.begin() + static_cast<std::ptrdiff_t>(at * cols));
           ds.labels[at] = spare_label;
