@@ -30,8 +30,7 @@ struct EvalOptions {
   double timeout = 10;
   int jobs = 4;
   bool no_sandbox = false;
-  std::vector<std::string> writable, readable;
-  unsigned long memory_limit_mb = 4096;
+  rubric::Sandbox sandbox;
 };
 
 // True when a check of the rubric (or one nested in all_of/any_of) runs a command.
@@ -103,12 +102,10 @@ int run(const EvalOptions& opt, Context& ctx) {
   o.lang = opt.lang;
   o.timeout_seconds = opt.timeout;
   o.jobs = opt.jobs;
-  o.sandbox = !opt.no_sandbox;
-  o.writable = opt.writable;
-  o.readable = opt.readable;
-  o.memory_limit_mb = opt.memory_limit_mb;
+  o.sandbox = opt.sandbox;
+  o.sandbox.enabled = !opt.no_sandbox;
   // Said once here; each command check then fails with the same reason.
-  if (o.sandbox && runs_commands(rubric)) {
+  if (o.sandbox.enabled && runs_commands(rubric)) {
     if (const auto why = rubric::sandbox_problem()) {
       std::fprintf(stderr, "eval-rubric: command checks will not run: the sandbox cannot start (%s).\n"
                            "hint: --no-sandbox runs them unsandboxed, for workspaces you trust\n", why->c_str());
@@ -206,13 +203,13 @@ Command add_eval_rubric_command(CLI::App& root, Globals& globals) {
   app->add_flag("--no-sandbox", opt->no_sandbox,
                 "Run command checks without the bubblewrap sandbox: they then see your files, processes and environment "
                 "(only for workspaces you trust)");
-  app->add_option("--writable", opt->writable, "A folder besides the workspace that command checks may write (repeatable)")
+  app->add_option("--writable", opt->sandbox.writable, "A folder besides the workspace that command checks may write (repeatable)")
       ->check(CLI::ExistingDirectory);
-  app->add_option("--readable", opt->readable,
+  app->add_option("--readable", opt->sandbox.readable,
                   "A folder under /tmp or /run that command checks may read (repeatable): the sandbox's /tmp and /run "
                   "are its own, so tools the rubric runs from there must be named")
       ->check(CLI::ExistingDirectory);
-  app->add_option("--memory-limit", opt->memory_limit_mb, "Memory per process a command check starts, in MB")
+  app->add_option("--memory-limit", opt->sandbox.memory_limit_mb, "Memory per process a command check starts, in MB")
       ->capture_default_str()->check(CLI::Range(64UL, 1UL << 20));
   app->add_option("--manual", opt->manual, "Points for the criteria graded by hand: YAML {M1: {C2: 3}}");
   add_json_flag(app, globals);

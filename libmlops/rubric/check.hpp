@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "libmlops/rubric/process.hpp"
+
 namespace YAML { class Node; }
 
 namespace mlops::rubric {
@@ -14,10 +16,7 @@ struct CheckContext {
   std::string workspace;                         // files and commands are relative to it
   std::map<std::string, std::string> variables;  // {server} -> http://127.0.0.1:8000
   double timeout_seconds = 10;                   // per check, unless the check sets its own
-  bool sandbox = true;                           // `command` checks in bubblewrap (process.hpp)
-  std::vector<std::string> writable;             // folders besides the workspace commands may write
-  std::vector<std::string> readable;             // folders in /tmp or /run commands may read
-  unsigned long memory_limit_mb = 4096;          // per process a command starts
+  Sandbox sandbox;                               // how `command` checks run (process.hpp)
   std::string expand(const std::string& text) const;  // replaces {name} with its variable
 };
 

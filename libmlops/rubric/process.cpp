@@ -61,8 +61,8 @@ std::vector<std::string> sandbox_argv(const std::string& bwrap, const CommandSpe
     }
     a.insert(a.end(), {how, real, real});
   };
-  for (const std::string& dir : spec.readable) bind(dir, "--ro-bind", "readable");
-  std::vector<std::string> writable = spec.writable;
+  for (const std::string& dir : spec.sandbox.readable) bind(dir, "--ro-bind", "readable");
+  std::vector<std::string> writable = spec.sandbox.writable;
   if (!spec.workspace.empty()) writable.insert(writable.begin(), spec.workspace);
   for (const std::string& dir : writable) bind(dir, "--bind", "writable");
   const std::string workdir = spec.workspace.empty() ? "/" : std::filesystem::canonical(spec.workspace, ec).string();
@@ -105,7 +105,7 @@ struct Fd {
 CommandOutcome run_command(const CommandSpec& spec) {
   std::vector<std::string> environment = spec.environment;
   std::vector<std::string> argv_store;
-  if (spec.sandbox) {
+  if (spec.sandbox.enabled) {
     const std::optional<std::string> bwrap = find_bwrap();
     if (!bwrap) throw Error(ErrorCode::unavailable, "bubblewrap (bwrap) is not installed", "run `make deps`, or pass --no-sandbox");
     argv_store = sandbox_argv(*bwrap, spec);
@@ -123,7 +123,7 @@ CommandOutcome run_command(const CommandSpec& spec) {
   const double timeout = spec.timeout_seconds > 0 ? spec.timeout_seconds : 10;
   const rlim_t cpu = static_cast<rlim_t>(std::ceil(timeout)) + 1;
   const rlimit cpu_limit{cpu, cpu + 1};
-  const rlimit data_limit{static_cast<rlim_t>(spec.memory_limit_mb) << 20, static_cast<rlim_t>(spec.memory_limit_mb) << 20};
+  const rlimit data_limit{static_cast<rlim_t>(spec.sandbox.memory_limit_mb) << 20, static_cast<rlim_t>(spec.sandbox.memory_limit_mb) << 20};
   const rlimit no_core{0, 0};
   const char* workdir = spec.workspace.empty() ? "/" : spec.workspace.c_str();
 

@@ -10,15 +10,21 @@
 
 namespace mlops::rubric {
 
+// How commands run: what the grader's options (--no-sandbox, --writable, --readable,
+// --memory-limit) say, the same for every command check.
+struct Sandbox {
+  bool enabled = true;                   // false: plain child processes (trusted workspaces only)
+  std::vector<std::string> writable;     // more folders commands may write (e.g. a scratch dir)
+  std::vector<std::string> readable;     // folders under the sandbox's private /tmp or /run they may read
+  unsigned long memory_limit_mb = 4096;  // RLIMIT_DATA of every process a command starts
+};
+
 struct CommandSpec {
-  std::string command;                 // run by /bin/sh -c
-  std::string workspace;               // the working directory; writable
-  std::vector<std::string> writable;   // more folders the command may write (e.g. a scratch dir)
-  std::vector<std::string> readable;   // folders under the sandbox's private /tmp or /run it may read
+  std::string command;                   // run by /bin/sh -c
+  std::string workspace;                 // the working directory; writable
   std::vector<std::string> environment;  // NAME=value: the whole environment the command sees
   double timeout_seconds = 10;
-  bool sandbox = true;
-  unsigned long memory_limit_mb = 4096;  // RLIMIT_DATA of every process it starts
+  Sandbox sandbox;
 };
 
 struct CommandOutcome {

@@ -31,9 +31,6 @@ Results run_rubric(const Rubric& rubric, const RunOptions& o) {
   for (const auto& [k, v] : o.variables) context.variables[k] = v;
   context.timeout_seconds = o.timeout_seconds;
   context.sandbox = o.sandbox;
-  context.writable = o.writable;
-  context.readable = o.readable;
-  context.memory_limit_mb = o.memory_limit_mb;
 
   Results results;
   results.rubric = rubric.path;

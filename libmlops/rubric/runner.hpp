@@ -19,10 +19,7 @@ struct RunOptions {
   std::string lang = "en";                       // en or zh-TW
   double timeout_seconds = 10;                   // per check
   int jobs = 4;                                  // checks in flight
-  bool sandbox = true;                           // false: --no-sandbox (trusted workspaces only)
-  std::vector<std::string> writable;             // --writable DIR: more folders commands may write
-  std::vector<std::string> readable;             // --readable DIR: folders in /tmp or /run commands may read
-  unsigned long memory_limit_mb = 4096;          // --memory-limit, per process a command starts
+  Sandbox sandbox;                               // --no-sandbox, --writable, --readable, --memory-limit
   std::map<std::string, double> manual;          // "M1.C2" -> points given by hand
   double fail_under = -1;                        // < 0: the rubric's pass_score
 };

@@ -41,7 +41,7 @@ class Command : public Check {
   }
   bool runs_commands() const override { return true; }
   CheckResult run(const CheckContext& c) const override {
-    if (c.sandbox) {
+    if (c.sandbox.enabled) {
       if (const auto why = sandbox_problem()) {
         return {false, fmt::format("not run: the sandbox cannot start ({}); --no-sandbox runs commands without it", *why)};
       }
@@ -49,12 +49,9 @@ class Command : public Check {
     CommandSpec spec;
     spec.command = c.expand(command_);
     spec.workspace = c.workspace;
-    spec.writable = c.writable;
-    spec.readable = c.readable;
     spec.environment = command_environment(c);
     spec.timeout_seconds = timeout_ > 0 ? timeout_ : c.timeout_seconds;
     spec.sandbox = c.sandbox;
-    spec.memory_limit_mb = c.memory_limit_mb;
     const std::string shown = shorten(spec.command, 60);
     CommandOutcome o;
     try {
