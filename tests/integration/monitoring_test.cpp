@@ -98,6 +98,23 @@ struct Prometheus {
   }
 };
 
+// A real Prometheus scraping one target every second as job `job`, stopped with the test.
+struct ScrapingPrometheus : Prometheus {
+  Program server;
+  ScrapingPrometheus(const test::TempDir& dir, const std::string& job, int target)
+      : Prometheus(free_port()), server(start(dir, job, target, port)) {}
+
+ private:
+  static Program start(const test::TempDir& dir, const std::string& job, int target, int port) {
+    dir.write("prometheus.yml", fmt::format("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: {}\n"
+                                            "    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", job, target));
+    return Program("/usr/bin/prometheus",
+                   {"--config.file=" + dir.file("prometheus.yml"), "--storage.tsdb.path=" + dir.file("tsdb"),
+                    "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"},
+                   dir.path());
+  }
+};
+
 std::string substitute_variables(std::string expr) {
   replace_all(expr, "$__rate_interval", "1m");
   replace_all(expr, "$__range", "5m");
@@ -372,13 +389,7 @@ TEST_SUITE("integration/monitoring") {
     test::ServerProcess server(home, {"--crm", "sqlite:" + crm_db}, {"MLOPS_LOG=info"});
     const std::string server_url = "http://127.0.0.1:" + std::to_string(server.port());
 
-    Prometheus prometheus(free_port());
-    dir.write("prometheus.yml", fmt::format("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: mlops-api\n"
-                                            "    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", server.port()));
-    Program prometheus_server("/usr/bin/prometheus",
-                              {"--config.file=" + dir.file("prometheus.yml"), "--storage.tsdb.path=" + dir.file("tsdb"),
-                               "--web.listen-address=127.0.0.1:" + std::to_string(prometheus.port), "--log.level=warn"},
-                              dir.path());
+    ScrapingPrometheus prometheus(dir, "mlops-api", server.port());
     httplib::Client api("127.0.0.1", server.port());
     REQUIRE(api.Post("/predict", "{\"features\":[5,5,5,5,5,5,5,5,5,5]}", "application/json")->status == 200);
     REQUIRE(wait_for([&] { return prometheus.scalar("sum(prediction_requests_total)") >= 1; }, std::chrono::seconds(30)));
@@ -435,13 +446,7 @@ TEST_SUITE("integration/course_rubric") {
     REQUIRE(cli({"crm", "--crm", "sqlite:" + dir.file("crm.db"), "init", "--customers", "20"}).exit_code == 0);
     test::ServerProcess crm(home, {}, {}, {"crm", "--crm", "sqlite:" + dir.file("crm.db"), "serve"});
     test::ServerProcess server(home, {"--crm", "http://127.0.0.1:" + std::to_string(crm.port())});
-    Prometheus prometheus(free_port());
-    dir.write("prometheus.yml", fmt::format("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: fastapi_app\n"
-                                            "    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", server.port()));
-    Program prometheus_server("/usr/bin/prometheus",
-                              {"--config.file=" + dir.file("prometheus.yml"), "--storage.tsdb.path=" + dir.file("tsdb"),
-                               "--web.listen-address=127.0.0.1:" + std::to_string(prometheus.port), "--log.level=warn"},
-                              dir.path());
+    ScrapingPrometheus prometheus(dir, "fastapi_app", server.port());
     REQUIRE(wait_for([&] { return prometheus.scalar("count(ai_model_loaded)") >= 1; }, std::chrono::seconds(30)));
 
     const std::string build = std::filesystem::path(MLOPS_BINARY).parent_path().parent_path().string();
@@ -495,13 +500,7 @@ TEST_SUITE("integration/course_rubric") {
     httplib::Client client("127.0.0.1", api_port);
     REQUIRE(wait_for([&] { return client.Get("/") && client.Get("/")->status == 200; }, std::chrono::seconds(30)));
     REQUIRE(client.Post("/predict", R"({"features":[5,5,5,5,5,5,5,5,5,5]})", "application/json")->status == 200);
-    Prometheus prometheus(free_port());
-    dir.write("prometheus.yml", fmt::format("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: fastapi_app\n"
-                                            "    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", api_port));
-    Program prometheus_server("/usr/bin/prometheus",
-                              {"--config.file=" + dir.file("prometheus.yml"), "--storage.tsdb.path=" + dir.file("tsdb"),
-                               "--web.listen-address=127.0.0.1:" + std::to_string(prometheus.port), "--log.level=warn"},
-                              dir.path());
+    ScrapingPrometheus prometheus(dir, "fastapi_app", api_port);
     REQUIRE(wait_for([&] { return prometheus.scalar("count(ai_model_loaded)") >= 1; }, std::chrono::seconds(30)));
 
     dir.write("manual.yml", "M1: {C2: 1}\nM6: {C2: 1}\n");

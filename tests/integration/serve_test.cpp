@@ -324,7 +324,7 @@ TEST_SUITE("integration/serve") {
     CHECK(metric_value(after, "http_requests_total{endpoint=\"/predict\",method=\"POST\",route=\"/predict\",status=\"200\","
                               "status_code=\"200\"}") == 5);
     CHECK(metric_value(after, "ai_prediction_requests_total") == 6);
-    CHECK(metric_value(after, "ai_prediction_errors_total") == 0);
+    CHECK(after.find("\nai_prediction_errors_total 0\n") != std::string::npos);  // exposed, and no 5xx yet
     CHECK(metric_value(after, "ai_model_loaded{model_version=\"v1\"}") == 1);
     CHECK(metric_value(after, "ai_feature_mean{feature=\"feature_1\"}") == doctest::Approx(5.2));
     CHECK(after.find("feature_drift_psi{feature=\"feature_1\"}") != std::string::npos);
