@@ -41,6 +41,7 @@ nlohmann::json to_json(const crm::Customer& c, const std::vector<std::string>& n
           {"segment", c.segment},
           {"segment_model_version", c.segment_model_version},
           {"segment_updated_at", c.segment_updated_at},
+          {"risk_score", c.risk_score},
           {"features", features}};
 }
 
@@ -69,6 +70,7 @@ int show(const CrmOptions& opt, Context& ctx) {
   t.add_row({"segment", customer->segment});
   t.add_row({"set by", customer->segment_model_version.empty() ? "-" : customer->segment_model_version});
   t.add_row({"set at", format_time(customer->segment_updated_at)});
+  t.add_row({"risk score", fmt::format("{:.4f}", customer->risk_score)});
   for (std::size_t j = 0; j < names.size(); ++j) t.add_row({names[j], fmt::format("{:.4f}", customer->features[j])});
   print(t.render());
   if (!history.empty()) {

@@ -41,7 +41,8 @@ struct Service {
               {"name", c.name},
               {"segment", c.segment},
               {"segment_model_version", c.segment_model_version},
-              {"segment_updated_at", c.segment_updated_at}};
+              {"segment_updated_at", c.segment_updated_at},
+              {"risk_score", c.risk_score}};
     if (with_features) j["features"] = c.features;
     return j;
   }

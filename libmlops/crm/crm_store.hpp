@@ -16,6 +16,9 @@ struct Customer {
   std::string segment;
   std::string segment_model_version;  // the model version that set it ("" if never)
   std::int64_t segment_updated_at = 0;
+  // The CRM's own churn risk estimate, 0..1 (the course mock's field): seeded from the
+  // course's true model, imported from a CSV column; models write segments, not this.
+  double risk_score = 0;
 };
 
 struct SegmentWrite {

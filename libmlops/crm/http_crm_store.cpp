@@ -36,6 +36,13 @@ T field(const nlohmann::json& j, const char* key, const std::string& what) {
   }
 }
 
+// The course mock's risk_score, when the CRM has one: informational, so a missing or
+// non-numeric value reads as 0 rather than failing the read.
+double risk_score_of(const nlohmann::json& j) {
+  const auto it = j.find("risk_score");
+  return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
 Customer customer_of(const nlohmann::json& j, const std::string& what) {
   Customer c;
   c.id = field<std::string>(j, "user_id", what);
@@ -43,6 +50,7 @@ Customer customer_of(const nlohmann::json& j, const std::string& what) {
   c.segment = j.value("segment", "");
   c.segment_model_version = j.value("segment_model_version", "");
   c.segment_updated_at = j.value("segment_updated_at", std::int64_t{0});
+  c.risk_score = risk_score_of(j);
   if (j.contains("features")) c.features = field<std::vector<double>>(j, "features", what);
   return c;
 }
@@ -85,6 +93,7 @@ std::optional<Customer> HttpCrmStore::find_customer(const std::string& id) {
   c.segment = field<std::string>(details, "segment", "GET /customer/" + id);
   c.segment_model_version = details.value("segment_model_version", "");
   c.segment_updated_at = details.value("segment_updated_at", std::int64_t{0});
+  c.risk_score = risk_score_of(details);
   return c;
 }
 

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/error.hpp"
@@ -29,7 +31,8 @@ CREATE TABLE IF NOT EXISTS customers (
   features               BLOB NOT NULL,   -- little-endian doubles, in crm_features order
   segment                TEXT NOT NULL DEFAULT 'Unassigned',
   segment_model_version  TEXT NOT NULL DEFAULT '',
-  segment_updated_at     INTEGER NOT NULL DEFAULT 0
+  segment_updated_at     INTEGER NOT NULL DEFAULT 0,
+  risk_score             REAL NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 -- No index on segment: every sync rewrites segments and keeping one up to date cost a
 -- fifth of the write time; listing a segment scans instead.
@@ -46,7 +49,8 @@ CREATE TABLE IF NOT EXISTS segment_history (
 CREATE INDEX IF NOT EXISTS segment_history_by_customer ON segment_history(customer_id, id);
 )sql";
 
-constexpr std::string_view kCustomerColumns = "id, name, features, segment, segment_model_version, segment_updated_at";
+constexpr std::string_view kCustomerColumns =
+    "id, name, features, segment, segment_model_version, segment_updated_at, risk_score";
 
 Customer read_customer(const Statement& s) {
   Customer c;
@@ -58,6 +62,7 @@ Customer read_customer(const Statement& s) {
   c.segment = s.column_text(3);
   c.segment_model_version = s.column_text(4);
   c.segment_updated_at = s.column_int64(5);
+  c.risk_score = s.column_double(6);
   return c;
 }
 
@@ -66,6 +71,9 @@ Customer read_customer(const Statement& s) {
 SqliteCrmStore::SqliteCrmStore(const std::string& path)
     : db_(std::make_unique<sqlite::Database>(path)) {
   db_->exec(kSchema);
+  // CRM files made before risk_score existed gain the column (0 for every customer).
+  Statement columns(*db_, "SELECT 1 FROM pragma_table_info('customers') WHERE name = 'risk_score'");
+  if (!columns.step()) db_->exec("ALTER TABLE customers ADD COLUMN risk_score REAL NOT NULL DEFAULT 0");
 }
 
 SqliteCrmStore::~SqliteCrmStore() = default;
@@ -149,11 +157,11 @@ std::vector<SegmentChange> SqliteCrmStore::write_segments(const std::vector<Segm
 
 void SqliteCrmStore::upsert(const Customer& c) {
   Statement s(*db_,
-              "INSERT INTO customers(id, name, features, segment) VALUES (?1, ?2, ?3, ?4)"
+              "INSERT INTO customers(id, name, features, segment, risk_score) VALUES (?1, ?2, ?3, ?4, ?5)"
               " ON CONFLICT(id) DO UPDATE SET name = excluded.name, features = excluded.features,"
-              " segment = excluded.segment");
+              " segment = excluded.segment, risk_score = excluded.risk_score");
   s.bind(1, c.id).bind(2, c.name).bind_blob(3, c.features.data(), c.features.size() * sizeof(double));
-  s.bind(4, c.segment.empty() ? "Unassigned" : c.segment).step();
+  s.bind(4, c.segment.empty() ? "Unassigned" : c.segment).bind(5, c.risk_score).step();
 }
 
 std::int64_t SqliteCrmStore::seed(std::int64_t count, std::uint32_t seed) {
@@ -167,13 +175,16 @@ std::int64_t SqliteCrmStore::seed(std::int64_t count, std::uint32_t seed) {
     feature.bind(1, static_cast<std::int64_t>(j)).bind(2, ds.feature_names[j]).step();
   }
   const int width = std::max<int>(3, static_cast<int>(std::to_string(count).size()));
-  Statement insert(*db_, "INSERT INTO customers(id, name, features) VALUES (?1, ?2, ?3)");
+  Statement insert(*db_, "INSERT INTO customers(id, name, features, risk_score) VALUES (?1, ?2, ?3, ?4)");
+  const std::vector<double>& w = data::churn_weights();
   for (std::int64_t i = 0; i <= count; ++i) {
+    const double* x = ds.values.data() + i * 10;
+    const double z = std::inner_product(x, x + 10, w.begin(), data::kChurnBias);
     // The course's test customer comes last, so CUST001... keep the same features for a seed.
     const std::string id = i < count ? fmt::format("CUST{:0{}}", i + 1, width) : "CUST_TEST_007";
     insert.reset();
     insert.bind(1, id).bind(2, i < count ? fmt::format("Customer {}", i + 1) : "Test Customer 007");
-    insert.bind_blob(3, ds.values.data() + i * 10, 10 * sizeof(double)).step();
+    insert.bind_blob(3, x, 10 * sizeof(double)).bind(4, 1.0 / (1.0 + std::exp(-z))).step();  // the true risk
   }
   tx.commit();
   return count + 1;
@@ -183,6 +194,7 @@ std::int64_t SqliteCrmStore::import_csv(const std::string& path) {
   std::vector<std::string> header;
   std::vector<std::size_t> feature_columns;
   std::optional<std::size_t> segment_column;
+  std::optional<std::size_t> risk_column;
   std::int64_t rows = 0;
   sqlite::Transaction tx(*db_);
   std::vector<std::string> known = feature_names();
@@ -197,6 +209,8 @@ std::int64_t SqliteCrmStore::import_csv(const std::string& path) {
       for (std::size_t c = 2; c < header.size(); ++c) {
         if (header[c] == "segment") {
           segment_column = c;
+        } else if (header[c] == "risk_score") {
+          risk_column = c;
         } else if (header[c] != "segment_model_version" && header[c] != "segment_updated_at") {
           feature_columns.push_back(c);
           names.push_back(header[c]);
@@ -230,6 +244,12 @@ std::int64_t SqliteCrmStore::import_csv(const std::string& path) {
     c.name = std::string(fields[1]);
     for (std::size_t col : feature_columns) c.features.push_back(data::parse_csv_number(fields[col], path, line, header[col], col));
     if (segment_column) c.segment = std::string(fields[*segment_column]);
+    if (risk_column) {
+      c.risk_score = data::parse_csv_number(fields[*risk_column], path, line, "risk_score", *risk_column);
+      if (!(c.risk_score >= 0 && c.risk_score <= 1)) {
+        throw Error(ErrorCode::invalid_input, fmt::format("{}:{}: risk_score {} is outside 0..1", path, line, c.risk_score));
+      }
+    }
     upsert(c);
     ++rows;
   });
@@ -244,15 +264,15 @@ std::int64_t SqliteCrmStore::export_csv(const std::string& path) {
     out += ',';
     out += data::csv_escape(n);
   }
-  out += ",segment,segment_model_version,segment_updated_at\n";
+  out += ",segment,segment_model_version,segment_updated_at,risk_score\n";
   Statement s(*db_, fmt::format("SELECT {} FROM customers ORDER BY id", kCustomerColumns));
   std::int64_t rows = 0;
   while (s.step()) {
     const Customer c = read_customer(s);
     out += fmt::format("{},{}", data::csv_escape(c.id), data::csv_escape(c.name));
     for (double v : c.features) out += fmt::format(",{}", v);
-    out += fmt::format(",{},{},{}\n", data::csv_escape(c.segment), data::csv_escape(c.segment_model_version),
-                       c.segment_updated_at);
+    out += fmt::format(",{},{},{},{}\n", data::csv_escape(c.segment), data::csv_escape(c.segment_model_version),
+                       c.segment_updated_at, c.risk_score);
     ++rows;
   }
   write_file_atomic(path, out);

@@ -98,6 +98,22 @@ TEST_SUITE("integration/course_contract") {
       CHECK(crm_data["user_id"] == kTestCustomer);
       CHECK(crm_data["segment"] == decision);
     }
+    SUBCASE("mlops crm serve answers the course mock's customer shape; an unknown id is 404 and creates nothing") {
+      auto crm = stack.crm_api();
+      const json customer = json::parse(crm.Get((std::string("/customer/") + kTestCustomer).c_str())->body);
+      for (const char* key : {"user_id", "name", "segment", "risk_score"}) CHECK_MESSAGE(customer.contains(key), key);
+      REQUIRE(customer["risk_score"].is_number());
+      CHECK(customer["risk_score"].get<double>() > 0);
+      CHECK(customer["risk_score"].get<double>() < 1);
+      const auto features = json::parse(crm.Get((std::string("/customer/") + kTestCustomer + "/features").c_str())->body);
+      CHECK(features["feature_count"] == 10);
+      CHECK(features["features"].size() == 10);
+      const auto update = crm.Post("/crm_segment_update", R"({"user_id": "CUST_TYPO_1", "ai_segment": "Churn_Risk_AI"})",
+                                   "application/json");
+      REQUIRE(update);
+      CHECK(update->status == 404);
+      CHECK(crm.Get("/customer/CUST_TYPO_1")->status == 404);
+    }
   }
 
   TEST_CASE("without a model: GET / says model_loaded false, /predict answers 503, the course's error counter counts it") {

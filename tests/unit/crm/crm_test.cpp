@@ -1,8 +1,11 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "libmlops/crm/segment_policy.hpp"
 #include "libmlops/crm/sqlite_crm_store.hpp"
 #include "libmlops/crm/sync_job.hpp"
+#include "libmlops/data/synthetic.hpp"
 #include "libmlops/sqlite/database.hpp"
 #include "tests/support/support.hpp"
 
@@ -38,6 +41,29 @@ TEST_SUITE("unit/crm/SqliteCrmStore") {
     CHECK_FALSE(store.find_customer("CUST013"));
     CHECK(store.page("", 5).size() == 5);
     CHECK(store.page("CUST012", 100).front().id == "CUST_TEST_007");
+    // risk_score is the course's true churn probability of the customer's features
+    double z = data::kChurnBias;
+    for (std::size_t j = 0; j < 10; ++j) z += data::churn_weights()[j] * first->features[j];
+    CHECK(first->risk_score == doctest::Approx(1 / (1 + std::exp(-z))));
+    CHECK(first->risk_score > 0);
+  }
+  TEST_CASE("a CRM file made before risk_score gains the column, customers kept") {
+    test::TempDir dir;
+    {
+      sqlite::Database old(dir.file("old.db"));
+      old.exec("CREATE TABLE crm_features (position INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+               "CREATE TABLE customers (id TEXT PRIMARY KEY, name TEXT NOT NULL, features BLOB NOT NULL,"
+               " segment TEXT NOT NULL DEFAULT 'Unassigned', segment_model_version TEXT NOT NULL DEFAULT '',"
+               " segment_updated_at INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+               "INSERT INTO customers(id, name, features, segment) VALUES ('C1', 'n', x'', 'Gold');");
+    }
+    SqliteCrmStore store(dir.file("old.db"));
+    const auto c = store.find_customer("C1");
+    REQUIRE(c);
+    CHECK(c->segment == "Gold");
+    CHECK(c->risk_score == 0);
+    SqliteCrmStore again(dir.file("old.db"));  // the second open finds the column there
+    CHECK(again.count() == 1);
   }
   TEST_CASE("segment writes are all-or-nothing and audited; unchanged writes are not") {
     SqliteCrmStore store(":memory:");
@@ -74,6 +100,8 @@ TEST_SUITE("unit/crm/SqliteCrmStore") {
     CHECK(b.import_csv(dir.file("out.csv")) == 6);
     CHECK(b.find_customer("CUST002")->segment == "Churn_Risk_AI");
     CHECK(b.find_customer("CUST004")->features == a.find_customer("CUST004")->features);
+    CHECK(b.find_customer("CUST004")->risk_score == a.find_customer("CUST004")->risk_score);
+    CHECK(b.feature_names().size() == 10);  // risk_score is not read as a feature
     dir.write("bad.csv", "id,name,feature_1\nC1,n,1\nC2,n,abc\n");
     SqliteCrmStore c(dir.file("c.db"));
     try {
@@ -83,6 +111,20 @@ TEST_SUITE("unit/crm/SqliteCrmStore") {
       CHECK(contains(e.what(), "bad.csv:3"));
     }
     CHECK(c.count() == 0);  // one transaction: nothing half-imported
+    for (const char* risk : {"1.5", "-0.1", "nan", "high"}) {
+      CAPTURE(risk);
+      dir.write("risk.csv", std::string("id,name,feature_1,risk_score\nC1,n,1,0.2\nC2,n,2,") + risk + "\n");
+      try {
+        c.import_csv(dir.file("risk.csv"));
+        FAIL("expected an error");
+      } catch (const Error& e) {
+        CHECK(contains(e.what(), "risk.csv:3"));
+      }
+      CHECK(c.count() == 0);
+    }
+    dir.write("risk.csv", "id,name,feature_1,risk_score\nC1,n,1,0.25\n");
+    CHECK(c.import_csv(dir.file("risk.csv")) == 1);
+    CHECK(c.find_customer("C1")->risk_score == 0.25);
     dir.write("other.csv", "id,name,x\nC1,n,1\n");
     CHECK(test::error_code_of([&] { b.import_csv(dir.file("other.csv")); }) == ErrorCode::invalid_input);
   }
