@@ -5,11 +5,12 @@ JOBS      ?= $(shell nproc)
 MLOPS     := $(BUILD_DIR)/cli/mlops
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: help deps build test sanitize fuzz train demo serve up down bench bench-serve bench-crm bench-mirror bench-hostile bench-grade load lint clean
+.PHONY: help deps build test sanitize container-test fuzz train demo serve up down bench bench-serve bench-crm bench-mirror bench-hostile bench-grade load lint clean
 
 help:
 	@echo "make demo    install what is missing, build, train + register + predict"
 	@echo "make test    install what is missing, build with -Werror, run every test (ctest)"
+	@echo "make container-test  build the image and run it and the compose stack (podman or Docker)"
 	@echo "make deps    install the missing Debian packages (idempotent)"
 	@echo "make build   Release build in $(BUILD_DIR)/"
 	@echo "make train   train and register the course's default model"
@@ -31,6 +32,12 @@ test: deps lint
 	@scripts/mlflow_server.sh $(BUILD_DIR)/mlflow-server
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 	@$(MAKE) sanitize
+	@$(MAKE) container-test
+
+# The image built and run, and the compose stack brought up, with podman or Docker
+# (tests/containers/container_test.sh; says why when neither is here).
+container-test:
+	@tests/containers/container_test.sh
 
 # The server and its parsers under AddressSanitizer + UBSan (a second build tree).
 sanitize: deps

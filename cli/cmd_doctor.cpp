@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -13,6 +16,7 @@
 #include "cli/output.hpp"
 #include "libmlops/config/env_file.hpp"
 #include "libmlops/core/fs.hpp"
+#include "libmlops/http/client.hpp"
 #include "libmlops/mlflow/client.hpp"
 #include "libmlops/registry/registry_store.hpp"
 
@@ -121,6 +125,87 @@ Finding check_program(const std::string& name, const std::string& program, const
   return {name, "ok", fmt::format("{} — {}", path, purpose), ""};
 }
 
+// GET /_ping on a Docker API at a unix socket path, with a 2 s limit: true when it answers
+// 200. A unix socket needs no HTTP library: one request, one short answer.
+bool ping_unix_socket(const std::string& path, std::string& error) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) {
+    error = "socket path too long";
+    return false;
+  }
+  addr.sun_family = AF_UNIX;
+  std::copy(path.begin(), path.end(), addr.sun_path);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) {
+    error = std::strerror(errno);
+    return false;
+  }
+  const timeval limit{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+  std::string answer;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    error = std::strerror(errno);
+  } else {
+    const std::string request = "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
+    if (::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buffer[512];
+      const ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n > 0) answer.assign(buffer, static_cast<std::size_t>(n));
+    }
+    if (answer.empty()) error = "no answer to GET /_ping";
+  }
+  ::close(fd);
+  if (answer.empty()) return false;
+  const bool ok = answer.rfind("HTTP/1.", 0) == 0 && answer.compare(9, 3, "200") == 0;
+  if (!ok) error = "GET /_ping answered " + answer.substr(0, answer.find('\r'));
+  return ok;
+}
+
+// Whether a Docker engine (or podman's Docker API) answers where the docker client and
+// docker-compose would look: DOCKER_HOST, else /var/run/docker.sock.
+bool docker_engine_answers(const std::string& endpoint, std::string& error) {
+  if (endpoint.rfind("unix://", 0) == 0) return ping_unix_socket(endpoint.substr(7), error);
+  if (endpoint.rfind("tcp://", 0) == 0) {
+    try {
+      http::Client client("http://" + endpoint.substr(6), {2.0, 0});
+      const http::ClientResponse r = client.get("/_ping");
+      if (r.status == 200) return true;
+      error = fmt::format("GET /_ping answered {}", r.status);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    return false;
+  }
+  error = "DOCKER_HOST must be unix://PATH or tcp://HOST:PORT";
+  return false;
+}
+
+Finding check_docker() {
+  const char* docker_host = std::getenv("DOCKER_HOST");
+  const std::string endpoint = docker_host && *docker_host ? docker_host : "unix:///var/run/docker.sock";
+  const std::string client = find_program("docker");
+  const std::string purpose = "builds compose/Dockerfile and runs the compose stack (M6)";
+  std::string error;
+  const bool answers = docker_engine_answers(endpoint, error);
+  if (!answers && client.empty()) {
+    const std::string podman = find_program("podman");
+    if (!podman.empty()) {
+      return {"docker", "ok", fmt::format("no Docker; {} builds and runs the image (make container-test)", podman), ""};
+    }
+    return {"docker", "optional", "docker not found — " + purpose, "sudo apt-get install -y docker.io (or podman)"};
+  }
+  if (!answers) {
+    return {"docker", "warn", fmt::format("{} is installed but no daemon answers at {} ({})", client, endpoint, error),
+            "start the Docker daemon (sudo systemctl start docker), or serve podman's Docker API: "
+            "podman system service --time=0 unix:///run/podman/podman.sock & export DOCKER_HOST=unix:///run/podman/podman.sock"};
+  }
+  return {"docker", "ok",
+          fmt::format("docker ready: the engine at {} answers{} — {}", endpoint,
+                      client.empty() ? " (no docker client installed; docker-compose talks to it)" : "", purpose),
+          ""};
+}
+
 Finding check_mlflow(const config::Settings& s) {
   mlflow::Connection c = mlflow::connection_from(s);
   if (c.tracking_uri.empty()) {
@@ -150,7 +235,7 @@ int run_doctor(Context& ctx) {
   findings.push_back(check_program("chromium", "chromium", "renders the dashboard in tests (M5)", apt + "chromium"));
   findings.push_back(check_program("docker-compose", "docker-compose", "runs compose/docker-compose.yml (M6)",
                                    apt + "docker-compose docker.io"));
-  findings.push_back(check_program("docker", "docker", "builds compose/Dockerfile (M6)", apt + "docker.io"));
+  findings.push_back(check_docker());
   findings.push_back(check_mlflow(s));
   bool failed = false;
   for (const Finding& f : findings) failed = failed || f.status == "missing";

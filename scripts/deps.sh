@@ -9,7 +9,7 @@ packages=(
   g++ cmake make pkg-config
   libcli11-dev libeigen3-dev liblbfgspp-dev libfmt-dev libsqlite3-dev nlohmann-json3-dev doctest-dev
   libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev
-  prometheus prometheus-pushgateway chromium clang
+  prometheus prometheus-pushgateway prometheus-alertmanager chromium clang
   libxml2-utils librsvg2-bin openssl curl jq python3-sklearn
   python3-fastapi python3-uvicorn python3-prometheus-client python3-requests python3-httpx python3-pytest
   docker-compose yamllint shellcheck bubblewrap

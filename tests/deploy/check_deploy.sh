@@ -14,10 +14,10 @@ bin="$root/.tools/node_modules/.bin"
 echo "== docker-compose config"
 docker-compose -f compose/docker-compose.yml config -q
 services=$(docker-compose -f compose/docker-compose.yml config --services | sort | tr '\n' ' ')
-[ "$services" = "crm grafana mlflow mlops-api prometheus pushgateway trainer " ] || { echo "unexpected services: $services"; exit 1; }
+[ "$services" = "alertmanager crm grafana mlflow mlops-api prometheus pushgateway trainer " ] || { echo "unexpected services: $services"; exit 1; }
 
 echo "== Dockerfile"
-"$bin/dockerfile-utils" lint compose/Dockerfile
+for dockerfile in compose/Dockerfile tests/containers/*.Dockerfile; do "$bin/dockerfile-utils" lint "$dockerfile"; done
 # Every shared library the binary links must come from a package the runtime stage installs.
 runtime=$(awk '/^FROM debian:bookworm-slim/{rt=1} rt' compose/Dockerfile)
 # The package owning a file (dpkg records /lib or /usr/lib, whichever the package shipped).
@@ -47,5 +47,5 @@ yamllint -s -c .yamllint compose .github examples rubric
 
 echo "== shellcheck"
 shopt -s nullglob
-shellcheck -x scripts/*.sh tests/deploy/*.sh tests/monitoring/*.sh tests/fuzz/*.sh tests/parity/*.sh bench/*.sh examples/lessons/*.sh examples/classroom/*.sh
+shellcheck -x scripts/*.sh tests/containers/*.sh tests/deploy/*.sh tests/monitoring/*.sh tests/fuzz/*.sh tests/parity/*.sh bench/*.sh examples/lessons/*.sh examples/classroom/*.sh
 echo "deploy: ok"

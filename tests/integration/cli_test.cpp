@@ -11,6 +11,7 @@
 
 using namespace mlops;
 using nlohmann::json;
+using test::free_port;
 using test::run_cli;
 
 namespace {
@@ -247,5 +248,36 @@ TEST_SUITE("integration/cli") {
     r = p.run({"doctor"}, {"MLOPS_PORT=" + std::to_string(busy.port())});
     CHECK(r.exit_code == 0);
     CHECK(contains(r.out, fmt::format("warn      port            127.0.0.1:{} is in use", busy.port())));
+  }
+  TEST_CASE("doctor tells a docker client without a daemon apart from a ready engine") {
+    Project p;
+    // A docker client on the PATH (doctor only looks it up) and DOCKER_HOST at nothing.
+    p.dir.write("bin/docker", "#!/bin/sh\nexit 0\n");
+    std::filesystem::permissions(p.dir.file("bin/docker"), std::filesystem::perms::owner_all);
+    const std::string path = "PATH=" + p.dir.file("bin") + ":/usr/bin:/bin";
+    const auto docker_check = [&](const std::string& docker_host) {
+      const auto r = p.run({"doctor", "--json"}, {path, "DOCKER_HOST=" + docker_host});
+      const json report = json::parse(r.out);
+      for (const json& c : report["checks"]) {
+        if (c["name"] == "docker") return c;
+      }
+      FAIL("no docker check in " << r.out);
+      return json();
+    };
+    json c = docker_check("unix://" + p.dir.file("nothing.sock"));
+    CHECK(c["status"] == "warn");
+    CHECK(contains(c["detail"], "is installed but no daemon answers at unix://"));
+    CHECK(contains(c["fix"], "podman system service"));
+    c = docker_check("tcp://127.0.0.1:" + std::to_string(free_port()));
+    CHECK(c["status"] == "warn");
+    c = docker_check("ssh://somewhere");
+    CHECK(c["status"] == "warn");
+    CHECK(contains(c["detail"], "DOCKER_HOST must be unix://PATH or tcp://HOST:PORT"));
+    // Something that is not a Docker engine listening there: still no daemon.
+    test::ServerProcess mlops_api(p.home, {});
+    c = docker_check("tcp://127.0.0.1:" + std::to_string(mlops_api.port()));
+    CHECK(c["status"] == "warn");
+    CHECK(contains(c["detail"], "GET /_ping answered 404"));
+    // (A ready engine — podman's Docker API — is checked by make container-test.)
   }
 }

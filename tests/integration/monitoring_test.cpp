@@ -29,17 +29,7 @@ using nlohmann::json;
 
 namespace {
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using test::free_port;
 
 // A third-party server started for the test, stopped by its PID when the test ends.
 class Program {
@@ -181,9 +171,18 @@ TEST_SUITE("integration/monitoring") {
     Program pushgateway("/usr/bin/prometheus-pushgateway", {"--web.listen-address=127.0.0.1:" + std::to_string(pushgateway_port)},
                         dir.path());
 
+    // The project's Alertmanager (its routes), clustering off so it binds loopback only.
+    const int alertmanager_port = free_port();
+    Program alertmanager("/usr/bin/prometheus-alertmanager",
+                         {"--config.file=" + std::string(MLOPS_SOURCE_DIR) + "/compose/alertmanager/alertmanager.yml",
+                          "--storage.path=" + dir.file("alertmanager"), "--cluster.listen-address=",
+                          "--web.listen-address=127.0.0.1:" + std::to_string(alertmanager_port), "--log.level=warn"},
+                         dir.path());
+
     // The project's Prometheus configuration, with the compose hosts replaced by loopback
     // ports and intervals shortened to a second.
     std::string config = test::read_text(std::string(MLOPS_SOURCE_DIR) + "/compose/prometheus/prometheus.yml");
+    replace_all(config, "alertmanager:9093", "127.0.0.1:" + std::to_string(alertmanager_port));
     const std::string api_targets =
         "127.0.0.1:" + std::to_string(healthy.port()) + "\", \"127.0.0.1:" + std::to_string(crm_down.port());
     replace_all(config, "mlops-api:8000", api_targets);
@@ -317,6 +316,13 @@ TEST_SUITE("integration/monitoring") {
       }, std::chrono::seconds(10)));
     }
     CHECK(prometheus.scalar("count(ALERTS{alertname=\"PredictionErrorRatioHigh\", instance!=\"" + down + "\"})") == -1);
+    // Prometheus sends its alerts to the project's Alertmanager.
+    CHECK(wait_for([&] {
+      const auto r = prometheus.client.Get("/api/v1/alertmanagers");
+      const json active = r ? json::parse(r->body, nullptr, false)["data"]["activeAlertmanagers"] : json();
+      return active.is_array() && active.size() == 1 &&
+             active[0]["url"] == fmt::format("http://127.0.0.1:{}/api/v2/alerts", alertmanager_port);
+    }, std::chrono::seconds(10)));
   }
 }
 

@@ -17,18 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 int run_script(const std::string& script, const std::vector<std::string>& env, const std::string& log) {
   std::vector<std::string> full = env;
   for (const char* key : {"PATH", "HOME", "LANG"}) {

@@ -54,7 +54,11 @@ std::vector<std::string> environment_with(const std::string& home, const std::ve
     env.push_back(entry);
   }
   if (!home.empty()) env.push_back("MLOPS_HOME=" + home);
-  for (const auto& e : extra) env.push_back(e);
+  for (const auto& e : extra) {  // an extra NAME=value replaces the inherited one (getenv takes the first)
+    const std::string name = e.substr(0, e.find('=') + 1);
+    std::erase_if(env, [&](const std::string& entry) { return entry.rfind(name, 0) == 0; });
+    env.push_back(e);
+  }
   return env;
 }
 
@@ -102,6 +106,18 @@ int wait_exit_code(int pid) {
 int spawn_cli(const std::vector<std::string>& args, const std::string& home, const std::string& out_file,
               const std::string& err_file, const std::vector<std::string>& env, const std::string& cwd) {
   return spawn(args, environment_with(home, env), cwd, out_file, err_file);
+}
+
+int free_port() {  // the kernel's pick, closed again so that the test's server can bind it
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 std::string raw_http(int port, const std::string& request) {

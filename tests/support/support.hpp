@@ -45,6 +45,9 @@ int spawn_cli(const std::vector<std::string>& args, const std::string& home, con
 int spawn_program(const std::string& program, const std::vector<std::string>& args, const std::vector<std::string>& env,
                   const std::string& cwd, const std::string& out_file, const std::string& err_file);
 
+// A loopback TCP port that was free a moment ago (for a server a test starts).
+int free_port();
+
 // Sends raw bytes to 127.0.0.1:port and returns everything read until the server closes
 // or 5 s pass (for requests an HTTP client library would not send, e.g. no Content-Length).
 std::string raw_http(int port, const std::string& request);
