@@ -15,12 +15,20 @@
 #      root, all capabilities dropped, no-new-privileges, /data on a tmpfs, the ConfigMap's
 #      environment): serve, predict, train and crm-sync --shard i/4 all work.
 # Without podman or Docker it says why it did not run and exits 0.
-#   tests/containers/container_test.sh     (CONTAINER_ENGINE=podman|docker to choose)
+#   tests/containers/container_test.sh            (CONTAINER_ENGINE=podman|docker to choose)
+#   tests/containers/container_test.sh --prepare-in-background DIR
+#       starts the engine set-up and the stand-in images (downloads, mostly) in the
+#       background, logging to DIR/container-prepare.log, and returns at once; the next
+#       full run waits for it. make test starts it before compiling, so the two overlap.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 say() { printf '== %s\n' "$*"; }
-fail() { printf 'container-test: FAILED: %s\n' "$*" >&2; exit 1; }
+fail() {
+  [ -s "${work:-}/run.log" ] && tail -20 "$work/run.log" >&2
+  printf 'container-test: FAILED: %s\n' "$*" >&2
+  exit 1
+}
 started=$(date +%s)
 
 # The shared folder beside the project (../shared), found from a clone made deeper too.
@@ -42,11 +50,41 @@ if [ -z "$engine" ]; then
     exit 0
   fi
 fi
+mode=full
+case "${1:-}" in
+  --prepare-in-background)
+    mkdir -p "$2"
+    setsid "$root/tests/containers/container_test.sh" --prepare >"$2/container-prepare.log" 2>&1 </dev/null &
+    echo $! >"$2/container-prepare.pid"
+    echo "container-test: preparing $engine and the stand-in images in the background ($2/container-prepare.log)"
+    exit 0 ;;
+  --prepare) mode=prepare ;;
+  "") ;;
+  *) fail "unknown argument '$1' (see the header of $0)" ;;
+esac
+if [ "$mode" = full ] && [ -f "${BUILD_DIR:-build}/container-prepare.pid" ]; then
+  pid=$(cat "${BUILD_DIR:-build}/container-prepare.pid")
+  rm -f "${BUILD_DIR:-build}/container-prepare.pid"
+  if kill -0 "$pid" 2>/dev/null; then
+    say "waiting for the background preparation ($pid)"
+    deadline=$(( $(date +%s) + 1200 ))
+    while kill -0 "$pid" 2>/dev/null; do
+      [ "$(date +%s)" -lt "$deadline" ] || fail "the background preparation did not end in 20 min"
+      sleep 2
+    done
+  fi
+  cat "${BUILD_DIR:-build}/container-prepare.log"  # what it did; a failure shows again below
+fi
+
 if [ "$engine" = podman ] && [ -n "$shared" ] && [ "$(id -u)" = 0 ]; then
   bash "$shared/containers/setup-podman.sh"  # idempotent: podman, its settings, the Debian base images
 fi
 command -v "$engine" >/dev/null 2>&1 || fail "$engine is not installed"
-command -v docker-compose >/dev/null 2>&1 || fail "docker-compose is not installed (make deps installs it)"
+if [ "$mode" = full ]; then
+  mlops="${MLOPS:-$root/build/cli/mlops}"
+  [ -x "$mlops" ] || fail "no $mlops: make build first (or MLOPS=PATH)"
+  command -v docker-compose >/dev/null 2>&1 || fail "docker-compose is not installed (make deps installs it)"
+fi
 
 work=$(mktemp -d /tmp/mlops-container-test.XXXXXX)
 project="mlopsct$$"
@@ -87,6 +125,38 @@ predict() { curl -fsS "http://127.0.0.1:$1/predict" -H 'Content-Type: applicatio
 build_flags=()
 [ "$engine" = podman ] && build_flags=(--format docker)  # OCI format drops HEALTHCHECK
 
+standin() {  # standin IMAGE BUILD-ARGS... : build unless a real image of that name is here
+  local image=$1; shift
+  if "$engine" image exists "$image" 2>/dev/null || "$engine" image inspect "$image" >/dev/null 2>&1; then
+    if [ -z "$("$engine" image inspect "$image" --format '{{index .Config.Labels "org.mlops.standin"}}' 2>/dev/null)" ]; then
+      echo "$image: the real image is here"; return 0
+    fi
+  fi
+  "$engine" build "${build_flags[@]}" -q -t "$image" "$@" >/dev/null
+  echo "$image: stand-in ready"
+}
+image_of() { awk -v s="  $1:" '$0 == s {f=1; next} f && /^    image:/ {print $2; exit}' compose/docker-compose.yml; }
+# The images the compose file names that only registries have, as stand-ins under the
+# official names (built from Debian's packages and ../shared/mlflow-server).
+standins() {
+  say "stand-in images under the official names"
+  for target in prometheus pushgateway alertmanager; do
+    standin "$(image_of "$target")" -f tests/containers/standins.Dockerfile --target "$target" tests/containers
+  done
+  if [ -z "$shared" ] || [ ! -f "$shared/mlflow-server/setup.sh" ]; then
+    fail "no ../shared/mlflow-server to build the MLflow stand-in from"
+  fi
+  mkdir "$work/mlflow-context"
+  cp -a "$shared/mlflow-server/." "$work/mlflow-context/"
+  standin "$(image_of mlflow)" -f tests/containers/mlflow.Dockerfile "$work/mlflow-context"
+}
+
+if [ "$mode" = prepare ]; then
+  standins
+  echo "container-test: prepared"
+  exit 0
+fi
+
 # 1. The image
 say "build compose/Dockerfile with $engine"
 t0=$(date +%s)
@@ -98,10 +168,10 @@ echo "image mlops:local built in ${build_seconds}s, $(( size / 1000000 )) MB"
 # 2. The CI workflow's docker job
 say "train into a volume, serve, healthy, predict, uid 10001"
 "$engine" volume create "$volume" >/dev/null
-"$engine" run --rm -v "$volume:/data" mlops:local train --n-samples 500 --register --stage Production >/dev/null
+"$engine" run --rm -v "$volume:/data" mlops:local train --n-samples 500 --register --stage Production >/dev/null 2>>"$work/run.log"
 api_port=$(free_port)
 # (podman without systemd logs that it cannot add a health check timer: we run the checks)
-"$engine" run -d --name "$name" -p "127.0.0.1:$api_port:8000" -v "$volume:/data" mlops:local serve >/dev/null 2>"$work/run.log"
+"$engine" run -d --name "$name" -p "127.0.0.1:$api_port:8000" -v "$volume:/data" mlops:local serve >/dev/null 2>>"$work/run.log"
 wait_for 60 "the container's health check" healthy "$name"
 predict "$api_port" | grep -q '"prediction"' || fail "no prediction from the container"
 [ "$("$engine" exec "$name" id -u)" = 10001 ] || fail "the container does not run as uid 10001"
@@ -109,27 +179,7 @@ predict "$api_port" | grep -q '"prediction"' || fail "no prediction from the con
 echo "healthy, predicts, uid 10001"
 
 # 3. The compose stack, from a copy of the repository, as the course starts it
-say "stand-in images under the official names"
-standin() {  # standin IMAGE BUILD-ARGS... : build unless a real image of that name is here
-  local image=$1; shift
-  if "$engine" image exists "$image" 2>/dev/null || "$engine" image inspect "$image" >/dev/null 2>&1; then
-    if [ -z "$("$engine" image inspect "$image" --format '{{index .Config.Labels "org.mlops.standin"}}' 2>/dev/null)" ]; then
-      echo "$image: the real image is here"; return 0
-    fi
-  fi
-  "$engine" build "${build_flags[@]}" -q -t "$image" "$@" >/dev/null
-  echo "$image: stand-in built"
-}
-image_of() { awk -v s="  $1:" '$0 == s {f=1; next} f && /^    image:/ {print $2; exit}' compose/docker-compose.yml; }
-for target in prometheus pushgateway alertmanager; do
-  standin "$(image_of "$target")" -f tests/containers/standins.Dockerfile --target "$target" tests/containers
-done
-if [ -z "$shared" ] || [ ! -f "$shared/mlflow-server/setup.sh" ]; then
-  fail "no ../shared/mlflow-server to build the MLflow stand-in from"
-fi
-mkdir "$work/mlflow-context"
-cp -a "$shared/mlflow-server/." "$work/mlflow-context/"
-standin "$(image_of mlflow)" -f tests/containers/mlflow.Dockerfile "$work/mlflow-context"
+standins
 
 if [ "$engine" = podman ]; then  # docker-compose drives podman through its Docker API
   podman system service --time=0 "unix://$work/podman.sock" >"$work/podman-service.log" 2>&1 &
@@ -148,6 +198,12 @@ if [ "$engine" = podman ]; then  # docker-compose drives podman through its Dock
   ) &
   health_pid=$!
 fi
+
+# mlops doctor sees the engine docker-compose uses as ready
+{ "$mlops" doctor --json || true; } | /usr/bin/python3 -c '
+import json, sys
+docker = [c for c in json.load(sys.stdin)["checks"] if c["name"] == "docker"][0]
+sys.exit(0 if docker["status"] == "ok" and "docker ready" in docker["detail"] else f"mlops doctor: {docker}")'
 
 mkdir "$work/repo"
 git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$work/repo"
@@ -194,7 +250,7 @@ curl -fsS "http://127.0.0.1:$prometheus_port/api/v1/alertmanagers" | grep -q 'al
   || fail "Prometheus does not send to Alertmanager"
 curl -fsS "http://127.0.0.1:$alertmanager_port/-/ready" >/dev/null || fail "Alertmanager is not ready"
 echo "stack up in ${healthy_seconds}s: trainer registered and mirrored, mlops-api serves MLflow's production" \
-     "model, the CRM holds its segment ($decision), Prometheus has every target up and Alertmanager"
+     "model, the CRM holds its segment ($decision), Prometheus has every target up and sends to Alertmanager"
 
 # 4. The Kubernetes Deployment's security context, on the compose network
 say "read-only root, no capabilities, no-new-privileges, /data on a tmpfs, the ConfigMap's environment"
@@ -212,9 +268,9 @@ k8s_port=$(free_port)
 wait_for 60 "the locked-down serve ready" curl -fsS "http://127.0.0.1:$k8s_port/ready"
 predict "$k8s_port" | grep -q '"prediction"' || fail "the locked-down serve does not predict"
 in_pod() { "$engine" exec "$project-k8s" mlops "$@"; }
-in_pod train --n-samples 300 -o /data/m.json >/dev/null || fail "train in the locked-down container"
+in_pod train --n-samples 300 -o /data/m.json >/dev/null 2>>"$work/run.log" || fail "train in the locked-down container"
 for shard in 0 1 2 3; do
-  in_pod crm-sync --shard "$shard/4" >/dev/null || fail "crm-sync --shard $shard/4 in the locked-down container"
+  in_pod crm-sync --shard "$shard/4" >/dev/null 2>>"$work/run.log" || fail "crm-sync --shard $shard/4 in the locked-down container"
 done
 touch_root=$("$engine" exec "$project-k8s" sh -c 'touch /usr/local/bin/x 2>&1 || true')
 case "$touch_root" in *"Read-only file system"*) ;; *) fail "the root file system is writable: $touch_root" ;; esac
