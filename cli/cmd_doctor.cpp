@@ -125,6 +125,14 @@ Finding check_program(const std::string& name, const std::string& program, const
   return {name, "ok", fmt::format("{} — {}", path, purpose), ""};
 }
 
+// Bytes from a peer, made safe to print on one line.
+std::string printable(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7F) c = '?';
+  }
+  return text;
+}
+
 // GET /_ping on a Docker API at a unix socket path, with a 2 s limit: true when it answers
 // 200. A unix socket needs no HTTP library: one request, one short answer.
 bool ping_unix_socket(const std::string& path, std::string& error) {
@@ -157,8 +165,8 @@ bool ping_unix_socket(const std::string& path, std::string& error) {
   }
   ::close(fd);
   if (answer.empty()) return false;
-  const bool ok = answer.rfind("HTTP/1.", 0) == 0 && answer.compare(9, 3, "200") == 0;
-  if (!ok) error = "GET /_ping answered " + answer.substr(0, answer.find('\r'));
+  const bool ok = answer.size() >= 12 && answer.rfind("HTTP/1.", 0) == 0 && answer.compare(9, 3, "200") == 0;
+  if (!ok) error = "GET /_ping answered " + printable(answer.substr(0, std::min(answer.find('\r'), std::size_t{80})));
   return ok;
 }
 

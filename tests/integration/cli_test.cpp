@@ -1,8 +1,12 @@
 #include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "libmlops/core/fs.hpp"
@@ -278,6 +282,32 @@ TEST_SUITE("integration/cli") {
     c = docker_check("tcp://127.0.0.1:" + std::to_string(mlops_api.port()));
     CHECK(c["status"] == "warn");
     CHECK(contains(c["detail"], "GET /_ping answered 404"));
+    // A unix socket answering a few bytes of garbage (the reader must not run past them).
+    for (const std::string& garbage : {std::string("HTTP/1."), std::string("\x1b[31mSSH-2.0\n", 12)}) {
+      const std::string sock = p.dir.file("garbage.sock");
+      std::filesystem::remove(sock);
+      const int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+      REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+      REQUIRE(::listen(listener, 4) == 0);
+      std::thread peer([&] {
+        const int fd = ::accept(listener, nullptr, nullptr);
+        char request[256];
+        if (::read(fd, request, sizeof request) > 0) {
+          const ssize_t sent = ::write(fd, garbage.data(), garbage.size());
+          CHECK(sent == static_cast<ssize_t>(garbage.size()));
+        }
+        ::close(fd);
+      });
+      c = docker_check("unix://" + sock);
+      peer.join();
+      ::close(listener);
+      CHECK(c["status"] == "warn");
+      CHECK(contains(c["detail"], "GET /_ping answered"));
+      CHECK(c["detail"].get<std::string>().find('\x1b') == std::string::npos);
+    }
     // (A ready engine — podman's Docker API — is checked by make container-test.)
   }
 }
