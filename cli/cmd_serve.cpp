@@ -18,6 +18,7 @@ struct ServeOptions {
   std::optional<std::string> model_uri, host, api_key, canary_uri, log_format, crm_url, policy;
   std::optional<int> port;
   std::optional<double> canary_weight, reload_interval;
+  std::optional<std::size_t> drift_window, drift_min_samples;
   int threads = 16;
   std::size_t max_body_bytes = 1 << 20;
   double shutdown_timeout = 10;
@@ -42,6 +43,16 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   o.canary_uri = opt.canary_uri.value_or(s.get("CANARY_URI"));
   o.canary_weight = opt.canary_weight.value_or(s.number("CANARY_WEIGHT"));
   o.reload_interval = opt.reload_interval.value_or(s.number("MLOPS_RELOAD_INTERVAL"));
+  o.drift_window.rows = opt.drift_window.value_or(static_cast<std::size_t>(s.number("MLOPS_DRIFT_WINDOW")));
+  o.drift_window.min_rows = opt.drift_min_samples.value_or(static_cast<std::size_t>(s.number("MLOPS_DRIFT_MIN_SAMPLES")));
+  if (o.drift_window.rows < 10 || o.drift_window.rows > 10000000) {
+    throw Error(ErrorCode::invalid_input, fmt::format("the drift window is {} requests; it must be 10 to 10000000", o.drift_window.rows),
+                "set MLOPS_DRIFT_WINDOW (or --drift-window) to e.g. 1000");
+  }
+  if (o.drift_window.min_rows < 1 || o.drift_window.min_rows > 10000000) {
+    throw Error(ErrorCode::invalid_input, "the drift minimum must be 1 to 10000000 requests",
+                "set MLOPS_DRIFT_MIN_SAMPLES (or --drift-min-samples) to e.g. 100");
+  }
   o.service.max_body_bytes = opt.max_body_bytes;
   o.shutdown_timeout = opt.shutdown_timeout;
   o.service.request_timeout = opt.request_timeout;
@@ -93,6 +104,10 @@ Command add_serve_command(CLI::App& root, Globals&) {
   app->add_option("--canary-uri", opt->canary_uri, "A second model for canary traffic (CANARY_URI)");
   app->add_option("--canary-weight", opt->canary_weight, "Canary share of traffic, 0 to 1 (CANARY_WEIGHT, default 0.1)")->check(CLI::Range(0.0, 1.0));
   app->add_option("--reload-interval", opt->reload_interval, "Seconds between registry checks, 0 = off (default 10)")->check(CLI::Range(0.0, 86400.0));
+  app->add_option("--drift-window", opt->drift_window, "Measure drift over this many most recent requests\n"
+                  "(MLOPS_DRIFT_WINDOW, default 1000): a shift shows within one window")->check(CLI::Range(10, 10000000));
+  app->add_option("--drift-min-samples", opt->drift_min_samples, "Report a drift PSI only once the window holds this many\n"
+                  "requests (MLOPS_DRIFT_MIN_SAMPLES, default 100): fewer give large PSIs from noise")->check(CLI::Range(1, 10000000));
   app->add_option("--max-body-bytes", opt->max_body_bytes, "Largest request body (413 above)")->capture_default_str()->check(CLI::Range(64, 1 << 30));
   app->add_option("--max-batch", opt->max_batch, "Most rows in one request")->capture_default_str()->check(CLI::Range(1, 1000000));
   app->add_option("--crm", opt->crm_url, "CRM for /crm_segment_update: sqlite:PATH or http://HOST:PORT (CRM_URL, default sqlite:crm.db)");

@@ -1,8 +1,9 @@
 // observability: live data-drift statistics of served features against the training
-// baseline — running means and the Population Stability Index per feature. Lock-free.
+// baseline — means and the Population Stability Index per feature over a sliding window
+// of the most recent requests, reported only once the window holds enough of them.
 #pragma once
-#include <atomic>
-#include <memory>
+#include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -15,30 +16,47 @@ struct FeatureReference {
   std::vector<double> fractions;  // training share per bin
 };
 
+// The window: the last `rows` requests (kept as 10 segments, so between 90% and 100% of
+// `rows`), and the fewest rows a PSI is reported for — fewer give large PSIs from noise.
+struct DriftWindow {
+  std::size_t rows = 1000;
+  std::size_t min_rows = 100;
+};
+
 struct FeatureDrift {
   std::string name;
   double training_mean = 0;
-  double live_mean = 0;
-  double psi = 0;
-  std::uint64_t count = 0;
+  double live_mean = 0;    // over the window; 0 when it is empty
+  double psi = 0;          // over the window; meaningful only when `reported`
+  std::uint64_t count = 0;  // rows in the window
+  bool reported = false;    // count >= min_rows
 };
 
 class DriftMonitor {
  public:
-  explicit DriftMonitor(std::vector<FeatureReference> features);
+  explicit DriftMonitor(std::vector<FeatureReference> features, DriftWindow window = {});
   // Records one row of raw feature values (size = number of features). Thread-safe.
   void observe(const double* row);
   // PSI = sum over bins of (live - train) * ln(live / train), shares floored at 1e-4 so an
-  // empty bin stays finite. 0 for a feature with no observations.
+  // empty bin stays finite.
   std::vector<FeatureDrift> snapshot() const;
   std::size_t features() const { return features_.size(); }
+  const DriftWindow& window() const { return window_; }
 
  private:
+  static constexpr std::size_t kSegments = 10;
+  std::size_t bin_of(std::size_t feature, double value) const;
+
   std::vector<FeatureReference> features_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> bin_counts_;  // features x max_bins
-  std::unique_ptr<std::atomic<double>[]> sums_;
-  std::atomic<std::uint64_t> rows_{0};
+  DriftWindow window_;
   std::size_t max_bins_ = 1;
+  std::size_t segment_rows_ = 1;
+  mutable std::mutex mutex_;
+  // Per segment: bin counts (features x max_bins), value sums (features), rows.
+  std::vector<std::uint64_t> counts_;
+  std::vector<double> sums_;
+  std::vector<std::uint64_t> rows_;
+  std::uint64_t observed_ = 0;  // rows ever; the current segment is (observed_ / segment_rows_) % kSegments
 };
 
 }  // namespace mlops::observability

@@ -192,14 +192,19 @@ std::string ServingMetrics::scrape() {
     gauges = impl_->gauges;
   }
   if (drift_source) {
-    auto& psi = prometheus::BuildGauge().Name("feature_drift_psi").Help("Population Stability Index of served values against the training baseline").Register(scrape_registry);
-    auto& mean = prometheus::BuildGauge().Name("feature_mean").Help("Running mean of served feature values").Register(scrape_registry);
+    auto& psi = prometheus::BuildGauge().Name("feature_drift_psi").Help("Population Stability Index of the drift window's values against the training baseline").Register(scrape_registry);
+    auto& mean = prometheus::BuildGauge().Name("feature_mean").Help("Mean of the drift window's feature values").Register(scrape_registry);
     auto& training = prometheus::BuildGauge().Name("feature_training_mean").Help("Mean of the feature in the training data").Register(scrape_registry);
-    auto& course_mean = prometheus::BuildGauge().Name("ai_feature_mean").Help("Running mean of served feature values (the course's name)").Register(scrape_registry);
-    for (const FeatureDrift& d : drift_source()) {
-      psi.Add({{"feature", d.name}}).Set(d.psi);
-      mean.Add({{"feature", d.name}}).Set(d.live_mean);
-      course_mean.Add({{"feature", d.name}}).Set(d.live_mean);
+    auto& course_mean = prometheus::BuildGauge().Name("ai_feature_mean").Help("Mean of the drift window's feature values (the course's name)").Register(scrape_registry);
+    auto& rows = prometheus::BuildGauge().Name("feature_drift_window_rows").Help("Requests in the drift window (PSI is reported from the minimum on)").Register(scrape_registry);
+    const std::vector<FeatureDrift> drift = drift_source();
+    if (!drift.empty()) rows.Add({}).Set(static_cast<double>(drift.front().count));
+    for (const FeatureDrift& d : drift) {
+      if (d.reported) psi.Add({{"feature", d.name}}).Set(d.psi);  // none from a handful of requests
+      if (d.count > 0) {
+        mean.Add({{"feature", d.name}}).Set(d.live_mean);
+        course_mean.Add({{"feature", d.name}}).Set(d.live_mean);
+      }
       training.Add({{"feature", d.name}}).Set(d.training_mean);
     }
   }

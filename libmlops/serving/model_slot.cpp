@@ -8,7 +8,8 @@
 
 namespace mlops::serving {
 
-std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, const ModelSources& sources) {
+std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, const ModelSources& sources,
+                                                      const observability::DriftWindow& drift_window) {
   auto loaded = std::make_shared<LoadedModel>();
   registry::ResolvedModel resolved;
   loaded->artifact = mlflow::load_any_model(uri, sources, &resolved);
@@ -21,7 +22,7 @@ std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, co
   loaded->loaded_at_ms = now_ms();
   std::vector<observability::FeatureReference> refs;
   for (const auto& b : a.baseline) refs.push_back({b.name, b.mean, b.bin_edges, b.fractions});
-  loaded->drift = std::make_unique<observability::DriftMonitor>(std::move(refs));
+  loaded->drift = std::make_unique<observability::DriftMonitor>(std::move(refs), drift_window);
   return loaded;
 }
 

@@ -25,7 +25,9 @@ struct LoadedModel {
 using mlflow::ModelSources;
 
 // Loads `uri` (see mlflow::load_any_model) and prepares it for serving. Throws like it.
-std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, const ModelSources& sources);
+// Its drift monitor keeps `drift_window`.
+std::shared_ptr<const LoadedModel> load_serving_model(const std::string& uri, const ModelSources& sources,
+                                                      const observability::DriftWindow& drift_window = {});
 
 // Whether `uri` would now resolve to a different artifact than `loaded` (another version,
 // an alias moved in MLflow, or a file whose bytes changed). Throws like load_serving_model.

@@ -53,7 +53,7 @@ nlohmann::json ServiceState::reload(bool force) {
         }
         return;
       }
-      auto next = load_serving_model(uri, sources);
+      auto next = load_serving_model(uri, sources, options.drift_window);
       if (role == "canary") {
         auto primary_model = primary.get();
         if (primary_model && primary_model->label == next->label) {

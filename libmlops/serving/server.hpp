@@ -8,6 +8,7 @@
 
 #include "libmlops/http/json_server.hpp"
 #include "libmlops/mlflow/client.hpp"
+#include "libmlops/observability/drift.hpp"
 
 namespace mlops::serving {
 
@@ -24,6 +25,7 @@ struct ServerOptions {
   std::string canary_uri;           // "" = no canary
   double canary_weight = 0.1;       // share of prediction traffic for the canary, [0, 1]
   double reload_interval = 10;      // seconds between registry checks; 0 = never
+  observability::DriftWindow drift_window;  // the requests drift is measured over
   double shutdown_timeout = 10;     // seconds SIGTERM waits for requests in flight
   std::size_t max_batch = 1000;     // rows per request
   std::string db_path;              // the registry database, for models:/ URIs

@@ -162,7 +162,9 @@ TEST_SUITE("integration/monitoring") {
     const std::string& crm = p.crm;
 
     // The serving fleet: a healthy server with a canary, and one whose CRM is down (5xx).
-    test::ServerProcess healthy(home, {"--canary-uri", "models:/ChurnPredictionModel/2", "--canary-weight", "0.5", "--crm", crm});
+    // (Its drift PSI is reported from 10 requests, so the drift panel and alert have data.)
+    test::ServerProcess healthy(home, {"--canary-uri", "models:/ChurnPredictionModel/2", "--canary-weight", "0.5", "--crm", crm,
+                                       "--drift-min-samples", "10"});
     // ... and whose MLflow is down, so its registry changes wait in the mirror's outbox.
     test::ServerProcess crm_down(home, {"--crm", "http://127.0.0.1:" + std::to_string(free_port())},
                                  {"MLFLOW_TRACKING_URI=http://127.0.0.1:" + std::to_string(free_port())});
@@ -251,6 +253,17 @@ TEST_SUITE("integration/monitoring") {
       }
     }
     CHECK(queries >= 16);
+    // The error-rate panel on the healthy server: 0, not "No data" (it has no 5xx series).
+    int error_panels = 0;
+    for (const json& panel : dashboard["panels"]) {
+      if (panel["title"] != "Error rate / 錯誤率") continue;
+      ++error_panels;
+      std::string expr = panel["targets"][0]["expr"];
+      replace_all(expr, "$instance", "127.0.0.1:" + std::to_string(healthy.port()));
+      CAPTURE(expr);
+      CHECK(prometheus.scalar(substitute_variables(expr)) == 0);
+    }
+    CHECK(error_panels == 1);
 
     // The course's own dashboard (grafana_config/dashboards/ai_service_dashboard.json): its
     // four panel queries and its variable, as written there but for its scrape job's name.

@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <atomic>
 #include <filesystem>
@@ -327,7 +328,10 @@ TEST_SUITE("integration/serve") {
     CHECK(after.find("\nai_prediction_errors_total 0\n") != std::string::npos);  // exposed, and no 5xx yet
     CHECK(metric_value(after, "ai_model_loaded{model_version=\"v1\"}") == 1);
     CHECK(metric_value(after, "ai_feature_mean{feature=\"feature_1\"}") == doctest::Approx(5.2));
-    CHECK(after.find("feature_drift_psi{feature=\"feature_1\"}") != std::string::npos);
+    CHECK(after.find("feature_drift_psi") != std::string::npos);  // declared...
+    CHECK(after.find("feature_drift_psi{") == std::string::npos);   // ...but no PSI from 5 requests
+    CHECK(metric_value(after, "feature_drift_window_rows") == 5);
+    CHECK(metric_value(after, "feature_training_mean{feature=\"feature_1\"}") > 0);
     CHECK(metric_value(after, "feature_mean{feature=\"feature_1\"}") == doctest::Approx(5.2));
     CHECK(after.find("model_info{name=\"ChurnPredictionModel\"") != std::string::npos);
     CHECK(metric_value(after, "process_resident_memory_bytes") > 1e6);
@@ -337,13 +341,29 @@ TEST_SUITE("integration/serve") {
     INFO(test::read_text(io.file("out")));
   }
 
-  TEST_CASE("a drifted input raises the drift PSI above the alert's 0.2") {
+  TEST_CASE("drift is windowed: a shift after normal traffic crosses 0.2 within one window; a handful never reports") {
     Home home;
-    ServerProcess server(home.path, {});
+    ServerProcess server(home.path, {"--drift-window", "200", "--drift-min-samples", "50"});
     httplib::Client c("127.0.0.1", server.port());
-    for (int i = 0; i < 50; ++i) post(c, "/predict", "{\"features\":[9.9,9.9,9.9,9.9,9.9,9.9,9.9,9.9,9.9,9.9]}");
-    const std::string text = c.Get("/metrics")->body;
+    const std::string drifted = "{\"features\":[9.9,9.9,9.9,9.9,9.9,9.9,9.9,9.9,9.9,9.9]}";
+    for (int i = 0; i < 15; ++i) post(c, "/predict", drifted);
+    std::string text = c.Get("/metrics")->body;
+    CHECK(text.find("feature_drift_psi{") == std::string::npos);  // 15 requests: no PSI, no alert
+    CHECK(metric_value(text, "feature_drift_window_rows") == 15);
+    // 400 requests like the training data (the course's generator: uniform on [0, 10)), then
+    // 200 shifted ones: the window holds only the shifted requests.
+    for (int i = 0; i < 400; ++i) {
+      std::string row = "{\"features\":[";
+      for (int j = 0; j < 10; ++j) row += fmt::format("{}{}", j ? "," : "", ((i * 7 + j * 3) % 100) / 10.0 + 0.05);
+      post(c, "/predict", row + "]}");
+    }
+    text = c.Get("/metrics")->body;
+    CHECK(metric_value(text, "feature_drift_psi{feature=\"feature_3\"}") < 0.2);
+    for (int i = 0; i < 200; ++i) post(c, "/predict", drifted);
+    text = c.Get("/metrics")->body;
     CHECK(metric_value(text, "feature_drift_psi{feature=\"feature_3\"}") > 0.2);
+    CHECK(metric_value(text, "ai_feature_mean{feature=\"feature_3\"}") == doctest::Approx(9.9));
+    CHECK(metric_value(text, "feature_drift_window_rows") <= 200);
   }
 
   TEST_CASE("canary: its share of traffic within tolerance, sticky per request key, named in every answer") {

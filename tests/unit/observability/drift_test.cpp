@@ -29,6 +29,45 @@ TEST_SUITE("unit/observability/DriftMonitor") {
     CHECK(b.psi == doctest::Approx(expected));
     CHECK(b.psi > 0.2);
   }
+  TEST_CASE("the window: 1,000 shifted rows after 2,000 normal ones cross 0.2; 15 rows report nothing") {
+    FeatureReference ref{"x", 2.0, {0, 1, 2, 3, 4}, {0.25, 0.25, 0.25, 0.25}};
+    DriftMonitor m({ref}, {1000, 100});
+    const double shifted = 3.5;
+    for (int i = 0; i < 15; ++i) m.observe(&shifted);
+    CHECK(m.snapshot().front().count == 15);
+    CHECK_FALSE(m.snapshot().front().reported);  // a PSI from 15 rows would be noise
+    DriftMonitor w({ref}, {1000, 100});
+    for (int i = 0; i < 2000; ++i) {
+      const double v = (i % 4) + 0.5;
+      w.observe(&v);
+    }
+    CHECK(w.snapshot().front().psi == doctest::Approx(0.0).epsilon(1e-12));
+    for (int i = 0; i < 1000; ++i) w.observe(&shifted);
+    const FeatureDrift d = w.snapshot().front();
+    CHECK(d.reported);
+    CHECK(d.count == 1000);          // the last 1,000 rows: the normal ones are forgotten
+    CHECK(d.live_mean == doctest::Approx(3.5));
+    CHECK(d.psi > 0.2);
+    // Since process start it would have been the mixture: (2000 normal + 1000 shifted).
+    DriftMonitor cumulative({ref}, {3000, 100});
+    for (int i = 0; i < 2000; ++i) {
+      const double v = (i % 4) + 0.5;
+      cumulative.observe(&v);
+    }
+    for (int i = 0; i < 1000; ++i) cumulative.observe(&shifted);
+    CHECK(cumulative.snapshot().front().psi < d.psi);
+  }
+  TEST_CASE("the window keeps between 90% and 100% of its rows; too small a window is refused") {
+    FeatureReference ref{"x", 0, {0, 1, 2}, {0.5, 0.5}};
+    DriftMonitor m({ref}, {100, 1});
+    const double v = 0.5;
+    for (int i = 1; i <= 1000; ++i) {
+      m.observe(&v);
+      const auto count = m.snapshot().front().count;
+      CHECK(count == static_cast<std::uint64_t>(std::min(i, 90 + (i % 10 == 0 ? 10 : i % 10))));
+    }
+    CHECK_THROWS(DriftMonitor({ref}, {9, 1}));
+  }
   TEST_CASE("values outside the training range count in the edge bins") {
     DriftMonitor m({{"x", 0, {0, 1, 2}, {0.5, 0.5}}});
     const double low = -10, high = 10;
