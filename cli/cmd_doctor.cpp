@@ -112,7 +112,7 @@ Finding check_registry(const config::Settings& s) {
 }
 
 Finding check_port(const config::Settings& s) {
-  const int port = static_cast<int>(s.number("MLOPS_PORT"));
+  const int port = static_cast<int>(s.number("MLOPS_PORT", 0, 65535));
   if (port_free(s.get("MLOPS_HOST"), port)) return {"port", "ok", fmt::format("{}:{} is free for mlops serve", s.get("MLOPS_HOST"), port), ""};
   return {"port", "warn", fmt::format("{}:{} is in use (an mlops serve already running?)", s.get("MLOPS_HOST"), port),
           "stop what uses it, or set MLOPS_PORT to another port"};

@@ -89,6 +89,16 @@ double Settings::number(const std::string& key) const {
   return value;
 }
 
+double Settings::number(const std::string& key, double min, double max) const {
+  const double value = number(key);
+  if (value < min || value > max) {
+    throw Error(ErrorCode::invalid_input,
+                fmt::format("setting {}={} (from {}) is outside {} to {}", key, get(key), to_string(source(key)), min, max),
+                fmt::format("set {} to a number from {} to {}, e.g. in .env (see .env.example)", key, min, max));
+  }
+  return value;
+}
+
 std::string Settings::db_path() const {
   return (std::filesystem::path(home()) / "mlops.db").string();
 }

@@ -31,6 +31,9 @@ class Settings {
   // A numeric setting. Throws Error{invalid_input} naming the key, its value and where it
   // came from when the value is not a finite number.
   double number(const std::string& key) const;
+  // The same, and within [min, max]: Error{invalid_input} naming the key, its value, where
+  // it came from and the range otherwise (so a caller can cast it to an integer safely).
+  double number(const std::string& key, double min, double max) const;
   const std::string& env_file() const { return env_file_; }  // "" when none was read
 
   // Paths derived from MLOPS_HOME.

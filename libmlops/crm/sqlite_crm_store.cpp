@@ -2,11 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <numeric>
 
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/error.hpp"
@@ -176,15 +174,13 @@ std::int64_t SqliteCrmStore::seed(std::int64_t count, std::uint32_t seed) {
   }
   const int width = std::max<int>(3, static_cast<int>(std::to_string(count).size()));
   Statement insert(*db_, "INSERT INTO customers(id, name, features, risk_score) VALUES (?1, ?2, ?3, ?4)");
-  const std::vector<double>& w = data::churn_weights();
   for (std::int64_t i = 0; i <= count; ++i) {
     const double* x = ds.values.data() + i * 10;
-    const double z = std::inner_product(x, x + 10, w.begin(), data::kChurnBias);
     // The course's test customer comes last, so CUST001... keep the same features for a seed.
     const std::string id = i < count ? fmt::format("CUST{:0{}}", i + 1, width) : "CUST_TEST_007";
     insert.reset();
     insert.bind(1, id).bind(2, i < count ? fmt::format("Customer {}", i + 1) : "Test Customer 007");
-    insert.bind_blob(3, x, 10 * sizeof(double)).bind(4, 1.0 / (1.0 + std::exp(-z))).step();  // the true risk
+    insert.bind_blob(3, x, 10 * sizeof(double)).bind(4, data::churn_probability(x, 10)).step();  // the true risk
   }
   tx.commit();
   return count + 1;

@@ -22,6 +22,13 @@ const std::vector<double>& churn_weights() {
   return weights;
 }
 
+double churn_probability(const double* x, std::size_t features) {
+  const std::vector<double>& w = churn_weights();
+  double z = kChurnBias;
+  for (std::size_t j = 0; j < features; ++j) z += x[j] * w[j % w.size()];
+  return 1.0 / (1.0 + std::exp(-z));
+}
+
 Dataset generate_churn(const SyntheticSpec& spec) {
   if (spec.samples < 1 || spec.features < 1 || spec.classes < 2) {
     throw Error(ErrorCode::invalid_input,
@@ -46,9 +53,7 @@ Dataset generate_churn(const SyntheticSpec& spec) {
   for (std::size_t i = 0; i < rows; ++i) {
     const double* x = &ds.values[i * cols];
     if (spec.classes == 2) {
-      double z = kChurnBias;
-      for (std::size_t j = 0; j < cols; ++j) z += x[j] * weight(0, j);
-      ds.labels[i] = 1.0 / (1.0 + std::exp(-z)) > 0.5 ? 1 : 0;
+      ds.labels[i] = churn_probability(x, cols) > 0.5 ? 1 : 0;
     } else {
       int best = 0;
       double best_score = 0;

@@ -1,5 +1,6 @@
 // data: the course's synthetic churn data, reproduced exactly.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -10,6 +11,10 @@ namespace mlops::data {
 // The course's true model: weights of its 10 features and the bias.
 const std::vector<double>& churn_weights();
 constexpr double kChurnBias = -2.0;
+
+// The course's true churn probability of one row: sigmoid(x·w + b), weights cycled when
+// there are more than 10 features.
+double churn_probability(const double* x, std::size_t features);
 
 struct SyntheticSpec {
   std::int64_t samples = 1000;

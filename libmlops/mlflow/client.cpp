@@ -90,7 +90,7 @@ Connection connection_from(const config::Settings& s) {
   c.tracking_uri = given.url;
   while (!c.tracking_uri.empty() && c.tracking_uri.back() == '/') c.tracking_uri.pop_back();
   c.http.timeout_seconds = s.number("MLFLOW_HTTP_REQUEST_TIMEOUT");
-  c.http.retries = static_cast<int>(s.number("MLFLOW_HTTP_REQUEST_MAX_RETRIES"));
+  c.http.retries = static_cast<int>(s.number("MLFLOW_HTTP_REQUEST_MAX_RETRIES", 0, 100));
   c.http.backoff_seconds = 0.2;
   c.http.bearer_token = s.get("MLFLOW_TRACKING_TOKEN");
   c.http.username = s.get("MLFLOW_TRACKING_USERNAME");

@@ -41,7 +41,6 @@ class DriftMonitor {
   // empty bin stays finite.
   std::vector<FeatureDrift> snapshot() const;
   std::size_t features() const { return features_.size(); }
-  const DriftWindow& window() const { return window_; }
 
  private:
   static constexpr std::size_t kSegments = 10;

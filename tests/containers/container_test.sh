@@ -23,6 +23,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
+# shellcheck source=tests/deploy/lib.sh
+. tests/deploy/lib.sh  # free_port
 say() { printf '== %s\n' "$*"; }
 fail() {
   [ -s "${work:-}/run.log" ] && tail -20 "$work/run.log" >&2
@@ -53,7 +55,7 @@ fi
 mode=full
 case "${1:-}" in
   --prepare-in-background)
-    mkdir -p "$2"
+    mkdir -p "${2:?usage: $0 --prepare-in-background DIR}"
     setsid "$root/tests/containers/container_test.sh" --prepare >"$2/container-prepare.log" 2>&1 </dev/null &
     echo $! >"$2/container-prepare.pid"
     echo "container-test: preparing $engine and the stand-in images in the background ($2/container-prepare.log)"
@@ -65,7 +67,8 @@ esac
 if [ "$mode" = full ] && [ -f "${BUILD_DIR:-build}/container-prepare.pid" ]; then
   pid=$(cat "${BUILD_DIR:-build}/container-prepare.pid")
   rm -f "${BUILD_DIR:-build}/container-prepare.pid"
-  if kill -0 "$pid" 2>/dev/null; then
+  # (still running, and still this script: a pid from an old run may belong to another program now)
+  if kill -0 "$pid" 2>/dev/null && grep -qa container_test.sh "/proc/$pid/cmdline" 2>/dev/null; then
     say "waiting for the background preparation ($pid)"
     deadline=$(( $(date +%s) + 1200 ))
     while kill -0 "$pid" 2>/dev/null; do
@@ -73,7 +76,7 @@ if [ "$mode" = full ] && [ -f "${BUILD_DIR:-build}/container-prepare.pid" ]; the
       sleep 2
     done
   fi
-  cat "${BUILD_DIR:-build}/container-prepare.log"  # what it did; a failure shows again below
+  cat "${BUILD_DIR:-build}/container-prepare.log" 2>/dev/null || true  # what it did; a failure shows again below
 fi
 
 if [ "$engine" = podman ] && [ -n "$shared" ] && [ "$(id -u)" = 0 ]; then
@@ -106,7 +109,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # Waits until a command succeeds: wait_for SECONDS WHAT COMMAND...
 wait_for() {
   local seconds=$1 what=$2; shift 2
@@ -127,7 +129,7 @@ build_flags=()
 
 standin() {  # standin IMAGE BUILD-ARGS... : build unless a real image of that name is here
   local image=$1; shift
-  if "$engine" image exists "$image" 2>/dev/null || "$engine" image inspect "$image" >/dev/null 2>&1; then
+  if "$engine" image inspect "$image" >/dev/null 2>&1; then
     if [ -z "$("$engine" image inspect "$image" --format '{{index .Config.Labels "org.mlops.standin"}}' 2>/dev/null)" ]; then
       echo "$image: the real image is here"; return 0
     fi

@@ -120,6 +120,18 @@ TEST_SUITE("integration/cli") {
     CHECK(r.exit_code == 1);
     CHECK(contains(r.err, ".env:1"));
   }
+  TEST_CASE("serve refuses numeric settings out of range before it binds, naming the setting and its range") {
+    Project p;
+    for (const char* bad : {"MLOPS_DRIFT_WINDOW=5", "MLOPS_DRIFT_WINDOW=-1", "MLOPS_DRIFT_WINDOW=1e300",
+                            "MLOPS_DRIFT_MIN_SAMPLES=0", "MLOPS_PORT=70000", "CANARY_WEIGHT=2"}) {
+      CAPTURE(bad);
+      const auto r = p.run({"serve", "--port", "0"}, {bad});
+      CHECK(r.exit_code == 1);
+      const std::string key = std::string(bad).substr(0, std::string(bad).find('='));
+      CHECK(contains(r.err, "setting " + key + "="));
+      CHECK(contains(r.err, "is outside"));
+    }
+  }
   TEST_CASE("training on a CSV, with every data error reported by file and line") {
     Project p;
     const auto ok = p.run({"train", "--data", test::test_data("iris.csv"), "--target", "target", "--json"});

@@ -38,10 +38,7 @@ class Program {
   Program(const std::string& path, const std::vector<std::string>& args, const std::string& dir,
           const std::vector<std::string>& extra_env = {})
       : log_(dir + "/" + std::to_string(::getpid()) + "-" + path.substr(path.rfind('/') + 1) + "-" + std::to_string(++started_) + ".log") {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) env.emplace_back(*e);
-    env.insert(env.end(), extra_env.begin(), extra_env.end());
-    pid_ = test::spawn_program(path, args, env, dir, log_, log_);
+    pid_ = test::spawn_program(path, args, test::environment(extra_env), dir, log_, log_);
   }
   ~Program() {
     ::kill(pid_, SIGTERM);
@@ -359,13 +356,11 @@ TEST_SUITE("integration/monitoring") {
     std::filesystem::create_directories("artifacts");
     const std::string screenshot = std::filesystem::absolute("artifacts/dashboard.png").string();
     std::filesystem::remove(screenshot);
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) env.emplace_back(*e);
     const int pid = test::spawn_program(
         "/usr/bin/node",
         {std::string(MLOPS_SOURCE_DIR) + "/tests/monitoring/dashboard_page.mjs", std::string(MLOPS_SOURCE_DIR) + "/.tools",
          "http://127.0.0.1:" + std::to_string(server.port()), screenshot},
-        env, dir.path(), dir.file("node.out"), dir.file("node.err"));
+        test::environment(), dir.path(), dir.file("node.out"), dir.file("node.err"));
     const int code = test::wait_exit_code(pid);
     INFO(test::read_text(dir.file("node.out")));
     INFO(test::read_text(dir.file("node.err")));
@@ -504,9 +499,7 @@ TEST_SUITE("integration/course_rubric") {
     const std::string project = dir.file("fastapi");
     std::filesystem::copy(std::string(MLOPS_SOURCE_DIR) + "/tests/course/fastapi_project", project, std::filesystem::copy_options::recursive);
     const std::string python = "/usr/bin/python3";
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) env.emplace_back(*e);
-    env.push_back("MLFLOW_TRACKING_URI=" + mlflow.url());
+    const std::vector<std::string> env = test::environment({"MLFLOW_TRACKING_URI=" + mlflow.url()});
     // M3 as that project runs it: its training script logs and registers over MLflow's REST API.
     REQUIRE(test::wait_exit_code(test::spawn_program(python, {"mlops/train_model.py", "--n_samples", "1000", "--c_param", "0.1",
                                                                "--model_version", "v1.2.0-stable"},

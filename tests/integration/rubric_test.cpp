@@ -110,8 +110,7 @@ modules:
     };
     const auto junit = grade({"--workspace", dir.file("bob"), "--format", "junit", "--out", dir.file("bob.xml")});
     CHECK(junit.exit_code == 0);  // 25 * 2/3 + 75 = 91.7
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    const std::vector<std::string> env = test::environment();
     CHECK(test::wait_exit_code(test::spawn_program("/usr/bin/xmllint", {"--noout", dir.file("bob.xml")}, env, dir.path(),
                                                    dir.file("x.out"), dir.file("x.err"))) == 0);
     const std::string xml = test::read_text(dir.file("bob.xml"));
@@ -178,8 +177,7 @@ modules:
     CHECK(endpoint("badge-API-Ready")["label"] == "");
     CHECK(!std::filesystem::exists(dir.file("badges/badge-Docker-Ready.svg")));  // not passed
     CHECK(test::read_text(dir.file("badges/README.md")).find("![課程: 75%](") != std::string::npos);
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    const std::vector<std::string> env = test::environment();
     for (const char* stem : {"overall", "M1", "M2", "badge-Setup", "badge-API-Ready"}) {
       const std::string svg = dir.file(std::string("badges/") + stem + ".svg");
       CAPTURE(svg);
@@ -399,8 +397,7 @@ modules:
         const std::string text = b[field];
         CHECK(std::none_of(text.begin(), text.end(), [](unsigned char ch) { return ch < 0x20 || ch == 0x7F; }));
       }
-      std::vector<std::string> env;
-      for (char** e = environ; *e; ++e) env.emplace_back(*e);
+      const std::vector<std::string> env = test::environment();
       CHECK(test::wait_exit_code(test::spawn_program("/usr/bin/xmllint", {"--noout", file}, env, dir.path(), dir.file("o"), dir.file("e"))) == 0);
     }
     CHECK(files.size() == out["badges"].size());  // 部署 and 測試 no longer share a file

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -43,22 +44,25 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
   return path;
 }
 
+std::vector<std::string> environment(const std::vector<std::string>& overrides) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  for (const auto& o : overrides) {  // replaces the inherited NAME= (getenv would take the first)
+    const std::string name = o.substr(0, o.find('=') + 1);
+    std::erase_if(env, [&](const std::string& entry) { return entry.rfind(name, 0) == 0; });
+    env.push_back(o);
+  }
+  return env;
+}
+
 namespace {
 std::vector<std::string> environment_with(const std::string& home, const std::vector<std::string>& extra) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    const std::string entry = *e;
-    if (entry.rfind("MLOPS_", 0) == 0 || entry.rfind("MODEL_", 0) == 0 || entry.rfind("MLFLOW_", 0) == 0) {
-      continue;  // isolate tests from the machine's settings
-    }
-    env.push_back(entry);
-  }
+  std::vector<std::string> env = environment(extra);
+  std::erase_if(env, [&](const std::string& entry) {  // isolate tests from the machine's settings
+    const bool setting = entry.rfind("MLOPS_", 0) == 0 || entry.rfind("MODEL_", 0) == 0 || entry.rfind("MLFLOW_", 0) == 0;
+    return setting && std::find(extra.begin(), extra.end(), entry) == extra.end();
+  });
   if (!home.empty()) env.push_back("MLOPS_HOME=" + home);
-  for (const auto& e : extra) {  // an extra NAME=value replaces the inherited one (getenv takes the first)
-    const std::string name = e.substr(0, e.find('=') + 1);
-    std::erase_if(env, [&](const std::string& entry) { return entry.rfind(name, 0) == 0; });
-    env.push_back(e);
-  }
   return env;
 }
 

@@ -45,6 +45,9 @@ int spawn_cli(const std::vector<std::string>& args, const std::string& home, con
 int spawn_program(const std::string& program, const std::vector<std::string>& args, const std::vector<std::string>& env,
                   const std::string& cwd, const std::string& out_file, const std::string& err_file);
 
+// This process's environment (NAME=value), with `overrides` replacing or adding entries.
+std::vector<std::string> environment(const std::vector<std::string>& overrides = {});
+
 // A loopback TCP port that was free a moment ago (for a server a test starts).
 int free_port();
 

@@ -62,6 +62,14 @@ TEST_SUITE("unit/config/Settings") {
     } catch (const Error& e) {
       CHECK(std::string(e.what()) == "setting MLOPS_PORT='80x0' (from environment) is not a number");
     }
+    CHECK(s.number("CRM_TIMEOUT", 0, 3) == 2.5);
+    try {
+      s.number("CRM_TIMEOUT", 0, 2);
+      FAIL("expected an error");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()) == "setting CRM_TIMEOUT=2.5 (from environment) is outside 0 to 2");
+      CHECK(std::string(e.hint()).find("from 0 to 2") != std::string::npos);
+    }
   }
   TEST_CASE("an explicit env file that does not exist is an error") {
     CHECK(test::error_code_of([] { load_settings({}, std::string("/nonexistent/.env")); }) == ErrorCode::not_found);

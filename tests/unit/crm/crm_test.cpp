@@ -42,7 +42,7 @@ TEST_SUITE("unit/crm/SqliteCrmStore") {
     CHECK(store.page("", 5).size() == 5);
     CHECK(store.page("CUST012", 100).front().id == "CUST_TEST_007");
     // risk_score is the course's true churn probability of the customer's features
-    double z = data::kChurnBias;
+    double z = data::kChurnBias;  // written out here, not through data::churn_probability
     for (std::size_t j = 0; j < 10; ++j) z += data::churn_weights()[j] * first->features[j];
     CHECK(first->risk_score == doctest::Approx(1 / (1 + std::exp(-z))));
     CHECK(first->risk_score > 0);
