@@ -15,7 +15,7 @@ namespace mlops::cli {
 namespace {
 
 struct ServeOptions {
-  std::optional<std::string> model_uri, host, api_key, canary_uri, log_format, crm_url, policy;
+  std::optional<std::string> model_uri, host, api_key, canary_uri, log_format, crm_url, policy, fault;
   std::optional<int> port;
   std::optional<double> canary_weight, reload_interval;
   std::optional<std::size_t> drift_window, drift_min_samples;
@@ -55,6 +55,12 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   o.crm_timeout = s.number("CRM_TIMEOUT");
   o.crm_api_key = s.crm_api_key();
   o.policy_path = opt.policy.value_or(s.get("SEGMENT_POLICY"));
+  if (opt.fault) {
+    o.fault = serving::parse_fault_injection(*opt.fault);
+    logging::event(logging::Level::warn, "fault injection is on: not for production",
+                   {{"version", std::to_string(o.fault.version)}, {"errors", fmt::format("{:g}", o.fault.error_ratio)},
+                    {"delay_ms", fmt::format("{:g}", o.fault.delay_seconds * 1000)}});
+  }
   const std::string format = opt.log_format.value_or(s.get("MLOPS_LOG_FORMAT"));
   if (format != "text" && format != "json") {
     throw Error(ErrorCode::invalid_input, fmt::format("log format '{}' is neither text nor json", format));
@@ -105,6 +111,8 @@ Command add_serve_command(CLI::App& root, Globals&) {
   app->add_option("--max-batch", opt->max_batch, "Most rows in one request")->capture_default_str()->check(CLI::Range(1, 1000000));
   app->add_option("--crm", opt->crm_url, "CRM for /crm_segment_update: sqlite:PATH or http://HOST:PORT (CRM_URL, default sqlite:crm.db)");
   app->add_option("--policy", opt->policy, "Segment policy YAML (SEGMENT_POLICY; default: class 1 -> Churn_Risk_AI)");
+  app->add_option("--inject-fault", opt->fault, "For lessons and tests of rollouts: make registry version V fail or slow,\n"
+                  "e.g. 3:errors=0.1 (10% answered 500), 3:delay=300ms, 3:errors=0.05,delay=1s")->type_name("V:SPEC");
   app->add_option("--log-format", opt->log_format, "text or json (MLOPS_LOG_FORMAT)")->check(CLI::IsMember({"text", "json"}));
   return {app, [opt](Context& ctx) { return run_serve(*opt, ctx); }};
 }

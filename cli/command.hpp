@@ -46,6 +46,7 @@ int with_usage_errors(Context& ctx, const std::function<int()>& body);
 Command add_train_command(CLI::App& root, Globals& globals);
 Command add_register_command(CLI::App& root, Globals& globals);
 Command add_models_command(CLI::App& root, Globals& globals);
+Command add_rollout_command(CLI::App& root, Globals& globals);
 Command add_runs_command(CLI::App& root, Globals& globals);
 Command add_predict_command(CLI::App& root, Globals& globals);
 Command add_serve_command(CLI::App& root, Globals& globals);

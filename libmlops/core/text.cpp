@@ -1,5 +1,8 @@
 #include "libmlops/core/text.hpp"
 
+#include <cmath>
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 namespace mlops {
@@ -65,6 +68,24 @@ void append_escaped(std::string& out, std::string_view text, bool quote) {
     }
     text.remove_prefix(n == 0 ? 1 : n);
   }
+}
+
+std::optional<double> parse_duration(std::string_view text) {
+  static constexpr std::pair<std::string_view, double> kUnits[] = {{"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}};
+  double scale = 1;
+  for (const auto& [unit, seconds] : kUnits) {
+    if (text.size() > unit.size() && text.ends_with(unit)) {
+      text.remove_suffix(unit.size());
+      scale = seconds;
+      break;
+    }
+  }
+  if (text.empty() || text.size() > 32 || text.find_first_not_of("0123456789.") != std::string_view::npos) return std::nullopt;
+  const std::string number(text);
+  char* end = nullptr;
+  const double value = std::strtod(number.c_str(), &end);
+  if (end != number.c_str() + number.size() || !std::isfinite(value)) return std::nullopt;
+  return value * scale;
 }
 
 }  // namespace mlops

@@ -1,6 +1,7 @@
 // core: checks and escapes for text that came from outside (clients, files, servers).
 #pragma once
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,5 +18,10 @@ std::size_t utf8_sequence_length(std::string_view text);
 // `quote`, a double quote becomes \" too. What a client sends can then never start a new
 // log line or carry raw terminal escapes.
 void append_escaped(std::string& out, std::string_view text, bool quote);
+
+// A duration as people write it on a command line: "200ms", "1.5s", "2m", "1h"; a bare
+// number is seconds. Seconds, or nothing when it is not one (negative, not finite, no
+// number, an unknown unit).
+std::optional<double> parse_duration(std::string_view text);
 
 }  // namespace mlops

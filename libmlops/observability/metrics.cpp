@@ -85,7 +85,15 @@ struct ServingMetrics::Impl {
   prometheus::Family<prometheus::Gauge>& course_loaded =
       prometheus::BuildGauge().Name("ai_model_loaded").Help("1 while a model version is loaded (the course's name)").Register(*registry);
 
+  prometheus::Family<prometheus::Counter>& rollout_decisions =
+      prometheus::BuildCounter().Name("rollout_decisions_total").Help("Rollout decisions this replica made, by decision and reason").Register(*registry);
+  prometheus::Family<prometheus::Gauge>& rollout_state =
+      prometheus::BuildGauge().Name("rollout_state").Help("1 for the state the model's rollout is in, 0 for the others").Register(*registry);
+  prometheus::Family<prometheus::Gauge>& rollout_weight =
+      prometheus::BuildGauge().Name("rollout_step_weight").Help("The rollout candidate's share of prediction traffic, 0 to 1").Register(*registry);
+
   LabelCache<prometheus::Counter> prediction_cache{predictions};
+  LabelCache<prometheus::Counter> rollout_decision_cache{rollout_decisions};
   LabelCache<prometheus::Histogram> latency_cache{latency};
   LabelCache<prometheus::Counter> class_cache{classes};
   LabelCache<prometheus::Counter> http_cache{http};
@@ -168,6 +176,21 @@ void ServingMetrics::set_models(const std::vector<ModelInfo>& loaded) {
     impl_->info_gauges.push_back(&info);
   }
   impl_->models = loaded;
+}
+
+void ServingMetrics::set_rollout(const std::string& model, std::string_view state, double weight) {
+  std::lock_guard lock(impl_->state_mutex);
+  for (const char* s : {"running", "paused", "promoted", "rolled_back", "aborted"}) {
+    impl_->rollout_state.Add({{"model", model}, {"state", s}}).Set(state == s ? 1 : 0);
+  }
+  impl_->rollout_weight.Add({{"model", model}}).Set(weight);
+}
+
+void ServingMetrics::record_rollout_decision(std::string_view decision, std::string_view reason) {
+  impl_->rollout_decision_cache
+      .get(key_of({decision, reason}),
+           [&] { return prometheus::Labels{{"decision", std::string(decision)}, {"reason", std::string(reason)}}; })
+      .Increment();
 }
 
 void ServingMetrics::set_gauge(const std::string& name, const std::string& help, double value) {

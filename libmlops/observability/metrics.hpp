@@ -52,6 +52,14 @@ class ServingMetrics {
   void set_models(const std::vector<ModelInfo>& loaded);
   void set_gauge(const std::string& name, const std::string& help, double value);
 
+  // The model's rollout: rollout_state{model,state} is 1 for `state` (running, paused,
+  // promoted, rolled_back, aborted) and 0 for the others; rollout_step_weight{model} is the
+  // candidate's share of traffic.
+  void set_rollout(const std::string& model, std::string_view state, double weight);
+  // rollout_decisions_total{decision,reason}: decision step|promote|rollback, reason
+  // healthy, error_ratio, p95_latency, feature_drift, alert:NAME.
+  void record_rollout_decision(std::string_view decision, std::string_view reason);
+
   // Called at each scrape to supply the drift of the primary model.
   void set_drift_source(std::function<std::vector<FeatureDrift>()> source);
 

@@ -14,6 +14,7 @@
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/log.hpp"
+#include "libmlops/registry/detail/journal.hpp"
 #include "libmlops/registry/detail/schema.hpp"
 #include "libmlops/sqlite/database.hpp"
 
@@ -23,36 +24,8 @@ namespace {
 using nlohmann::json;
 using sqlite::Statement;
 
-std::string user_of(const Change& change) { return change.user.empty() ? current_user() : change.user; }
-
-void append_outbox(sqlite::Database& db, std::string_view kind, const json& payload) {
-  const std::int64_t now = now_ms();
-  Statement s(db, "INSERT INTO outbox(kind, payload, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)");
-  s.bind(1, kind).bind(2, payload.dump()).bind(3, now).step();
-}
-
-struct AuditRow {
-  std::string_view name;
-  std::optional<std::int64_t> version;
-  std::string_view action;
-  std::string from_value;
-  std::string to_value;
-  std::string gate;
-};
-
-void append_audit(sqlite::Database& db, const AuditRow& row, const Change& change) {
-  Statement s(db,
-              "INSERT INTO audit_log(name, version, action, from_value, to_value, gate, reason, user, at)"
-              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-  s.bind(1, row.name);
-  if (row.version) {
-    s.bind(2, *row.version);
-  } else {
-    s.bind(2, nullptr);
-  }
-  s.bind(3, row.action).bind(4, row.from_value).bind(5, row.to_value).bind(6, row.gate);
-  s.bind(7, change.reason).bind(8, user_of(change)).bind(9, now_ms()).step();
-}
+using detail::append_audit;
+using detail::append_outbox;
 
 Error version_not_found(const std::string& name, std::int64_t version) {
   return Error(ErrorCode::not_found, fmt::format("model '{}' has no version {}", name, version),

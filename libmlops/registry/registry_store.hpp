@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "libmlops/registry/rollout.hpp"
+
 namespace mlops::sqlite { class Database; enum class Access; }
 
 namespace mlops::registry {
@@ -98,10 +100,11 @@ struct AuditEntry {
   std::int64_t id = 0;
   std::string name;
   std::optional<std::int64_t> version;
-  std::string action;  // register, refuse, stage, alias_set, alias_delete, rollback
+  std::string action;  // register, refuse, stage, alias_set, alias_delete, rollback, tag,
+                       // rollout_start, rollout_step, rollout_promoted, rollout_rolled_back, ...
   std::string from_value;
   std::string to_value;
-  std::string gate;
+  std::string gate;  // the accuracy gate's result; for rollout decisions, the analysis figures (JSON)
   std::string reason;
   std::string user;
   std::int64_t at = 0;
@@ -185,6 +188,30 @@ class RegistryStore {
   void set_version_tag(const std::string& name, std::int64_t version, const std::string& key,
                        const std::string& value, const Change& change = {});
 
+  // Progressive rollouts (registry/rollout.hpp; their bodies are in rollout_store.cpp).
+  // start_rollout: from the version the `production` alias names (else the newest in
+  // Production) to `candidate`, which gets the `candidate` alias. Error{conflict} while
+  // another rollout of the model is active; Error{not_found} without a stable version.
+  Rollout start_rollout(const std::string& name, std::int64_t candidate, const RolloutPlan& plan,
+                        const Change& change = {});
+  std::optional<Rollout> latest_rollout(const std::string& name);  // active or not
+  std::vector<Rollout> list_rollouts(const std::string& name);      // newest first
+  // The analysis passed `decision.step`: the next step begins, or after the last one the
+  // candidate is promoted (Production, the `production` alias; the stable archived). When
+  // the rollout is no longer running at that step (another replica decided first) nothing
+  // changes. Returns the rollout as it is now.
+  Rollout advance_rollout(const std::string& name, const RolloutDecision& decision, const Change& change = {});
+  // Ends the active rollout: rolled_back (the analysis failed, an alert fired) or aborted
+  // (by hand). The candidate's weight becomes 0, its `candidate` alias is removed;
+  // Production and its alias were never moved. With decision.step set, only while the
+  // rollout is still at that step (else unchanged, as advance_rollout).
+  Rollout end_rollout(const std::string& name, RolloutState to, const RolloutDecision& decision,
+                      bool any_step, const Change& change = {});
+  // By hand: promote now (whatever the step), pause (weight kept, no decisions), resume.
+  Rollout promote_rollout(const std::string& name, const Change& change = {});
+  Rollout pause_rollout(const std::string& name, const Change& change = {});
+  Rollout resume_rollout(const std::string& name, const Change& change = {});
+
   // The append-only audit of a model, oldest first.
   std::vector<AuditEntry> history(const std::string& name);
 
@@ -219,6 +246,8 @@ class RegistryStore {
   void set_stage_locked(const std::string& name, std::int64_t version, Stage stage, bool archive_existing,
                         const Change& change);
   void set_alias_locked(const std::string& name, const std::string& alias, std::int64_t version, const Change& change);
+  Rollout active_rollout_locked(const std::string& name);  // Error{not_found} without one
+  void finish_rollout_locked(const Rollout& r, RolloutState to, const RolloutDecision& decision, const Change& change);
 
   std::unique_ptr<sqlite::Database> db_;
   std::string home_;  // the database's folder with a trailing '/'; "" for :memory:

@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/log.hpp"
+#include "libmlops/core/text.hpp"
 #include "libmlops/http/json_server.hpp"
 #include "libmlops/registry/registry_store.hpp"
 #include "libmlops/serving/detail/state.hpp"
@@ -111,6 +113,47 @@ void ServiceState::publish_mirror_backlog() {
 
 }  // namespace detail
 
+FaultInjection parse_fault_injection(std::string_view spec) {
+  const auto bad = [&](const std::string& what) {
+    return Error(ErrorCode::invalid_input, fmt::format("--inject-fault '{}': {}", spec, what),
+                 "write VERSION:errors=RATIO,delay=TIME, e.g. 3:errors=0.1 or 3:delay=300ms");
+  };
+  FaultInjection f;
+  const std::size_t colon = spec.find(':');
+  if (colon == std::string_view::npos) throw bad("no ':' after the version");
+  const std::string version(spec.substr(0, colon));
+  if (version.empty() || version.size() > 9 || version.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoll(version) < 1) {
+    throw bad(fmt::format("the version '{}' is not a registry version number", version));
+  }
+  f.version = std::stoll(version);
+  std::string_view rest = spec.substr(colon + 1);
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view part = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    const std::size_t eq = part.find('=');
+    const std::string key(part.substr(0, eq));
+    const std::string value(eq == std::string_view::npos ? "" : part.substr(eq + 1));
+    if (key == "delay") {
+      const auto seconds = parse_duration(value);
+      if (!seconds || *seconds > 10) throw bad(fmt::format("delay '{}' is not a duration of at most 10 s, e.g. 300ms", value));
+      f.delay_seconds = *seconds;
+    } else if (key == "errors") {
+      char* end = nullptr;
+      const double ratio = std::strtod(value.c_str(), &end);
+      if (value.empty() || end != value.c_str() + value.size() || !(ratio >= 0 && ratio <= 1)) {
+        throw bad(fmt::format("errors '{}' is not a ratio from 0 to 1, e.g. 0.1", value));
+      }
+      f.error_ratio = ratio;
+    } else {
+      throw bad(fmt::format("unknown part '{}' (errors=RATIO or delay=TIME)", part));
+    }
+  }
+  if (!f.active()) throw bad("neither errors nor delay is above 0");
+  return f;
+}
+
 struct Server::Impl {
   explicit Impl(ServerOptions options) : state(std::move(options)), http(state.options.service) {}
   detail::ServiceState state;
@@ -135,6 +178,7 @@ struct Server::Impl {
         state.reload(false);
         next_reload = steady_clock::now() + duration_cast<steady_clock::duration>(duration<double>(interval));
       }
+      if (interval > 0) state.follow_rollout();
       lock.lock();
     }
   }

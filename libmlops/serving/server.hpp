@@ -5,12 +5,25 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "libmlops/http/json_server.hpp"
 #include "libmlops/mlflow/client.hpp"
 #include "libmlops/observability/drift.hpp"
 
 namespace mlops::serving {
+
+// Faults served on purpose by one registry version (like a service mesh's fault injection):
+// for lessons and tests of rollouts — a candidate that fails or is slow. Off by default.
+struct FaultInjection {
+  std::int64_t version = 0;    // the registry version it applies to; 0 = off
+  double error_ratio = 0;      // share of its prediction requests answered 500 injected_fault
+  double delay_seconds = 0;    // added before each of its answers
+  bool active() const { return version > 0 && (error_ratio > 0 || delay_seconds > 0); }
+};
+// "VERSION:errors=0.1,delay=300ms" (errors 0 to 1; delay in ms or s, at most 10 s).
+// Throws Error{invalid_input} naming the part that is wrong.
+FaultInjection parse_fault_injection(std::string_view spec);
 
 struct ServerOptions {
   // Address, limits, deadlines, worker threads (for routes that may block: the CRM, reload)
@@ -26,6 +39,7 @@ struct ServerOptions {
   double canary_weight = 0.1;       // share of prediction traffic for the canary, [0, 1]
   double reload_interval = 10;      // seconds between registry checks; 0 = never
   observability::DriftWindow drift_window;  // the requests drift is measured over
+  FaultInjection fault;             // off unless asked for (--inject-fault)
   double shutdown_timeout = 10;     // seconds SIGTERM waits for requests in flight
   std::size_t max_batch = 1000;     // rows per request
   std::string db_path;              // the registry database, for models:/ URIs

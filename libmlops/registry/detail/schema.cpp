@@ -153,6 +153,26 @@ DROP TABLE outbox;
 ALTER TABLE outbox_v3 RENAME TO outbox;
 CREATE INDEX outbox_by_status ON outbox(status, id);
 )sql",
+    R"sql(
+-- Progressive rollouts (registry/rollout.hpp): one row per rollout, its plan as JSON; at
+-- most one active (running or paused) per model.
+CREATE TABLE rollouts (
+  id                 INTEGER PRIMARY KEY,
+  name               TEXT NOT NULL REFERENCES registered_models(name),
+  stable_version     INTEGER NOT NULL,
+  candidate_version  INTEGER NOT NULL,
+  plan               TEXT NOT NULL,
+  step               INTEGER NOT NULL DEFAULT 0,
+  state              TEXT NOT NULL DEFAULT 'running'
+                     CHECK (state IN ('running', 'paused', 'promoted', 'rolled_back', 'aborted')),
+  started_at         INTEGER NOT NULL,
+  step_started_at    INTEGER NOT NULL,
+  updated_at         INTEGER NOT NULL,
+  reason             TEXT NOT NULL DEFAULT '',
+  figures            TEXT NOT NULL DEFAULT '{}'
+);
+CREATE UNIQUE INDEX one_active_rollout ON rollouts(name) WHERE state IN ('running', 'paused');
+)sql",
 };
 
 int read_user_version(sqlite::Database& db) {

@@ -59,14 +59,15 @@ json health(ServiceState& state) {
   } else {
     j["model_uri"] = hide_paths(state.options.model_uri);
   }
-  if (!state.options.canary_uri.empty()) {
-    j["canary"] = {{"uri", hide_paths(state.options.canary_uri)},
-                   {"weight", state.options.canary_weight},
+  if (!state.options.canary_uri.empty() || canary) {
+    j["canary"] = {{"uri", hide_paths(canary ? canary->uri : state.options.canary_uri)},
+                   {"weight", state.canary_weight.load()},
                    {"loaded", canary != nullptr},
                    {"model_version", canary ? canary->label : ""}};
   } else {
     j["canary"] = nullptr;
   }
+  j["rollout"] = state.rollout_health();
   return j;
 }
 

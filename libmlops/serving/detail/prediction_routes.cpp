@@ -7,6 +7,7 @@
 #include <cctype>
 #include <chrono>
 #include <random>
+#include <thread>
 
 #include "libmlops/core/log.hpp"
 #include "libmlops/crm/crm_store.hpp"
@@ -28,7 +29,8 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 std::shared_ptr<const LoadedModel> choose_model(ServiceState& state, std::string_view key) {
   auto primary = state.primary.get();
   auto canary = state.canary.get();
-  if (!canary || state.options.canary_weight <= 0) return primary;
+  const double weight = state.canary_weight.load(std::memory_order_relaxed);
+  if (!canary || weight <= 0) return primary;
   if (!primary) return canary;
   double point = 0;
   if (!key.empty()) {
@@ -42,7 +44,16 @@ std::shared_ptr<const LoadedModel> choose_model(ServiceState& state, std::string
     thread_local std::mt19937_64 rng(std::random_device{}());
     point = static_cast<double>(rng() >> 11) * 0x1.0p-53;
   }
-  return point < state.options.canary_weight ? canary : primary;
+  return point < weight ? canary : primary;
+}
+
+// --inject-fault: the delay, then an error for its share of requests.
+void inject_fault(const FaultInjection& fault) {
+  if (fault.delay_seconds > 0) std::this_thread::sleep_for(std::chrono::duration<double>(fault.delay_seconds));
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  if (fault.error_ratio > 0 && static_cast<double>(rng() >> 11) * 0x1.0p-53 < fault.error_ratio) {
+    throw http::HttpError(500, "injected_fault", "a fault injected on purpose (mlops serve --inject-fault)");
+  }
 }
 
 struct Scored {
@@ -158,6 +169,9 @@ void predict_route(ServiceState& state, const http::Request& req, http::Response
                             {{"hint", "train and register one (mlops train --register --stage Production), then POST /admin/reload"}});
     }
     label = model->label;
+    if (state.options.fault.active() && model->registry_version == state.options.fault.version) {
+      inject_fault(state.options.fault);
+    }
     json body;
     const Rows rows = parse(req, *model, state.options.max_batch, body);
     const Scored scored = score(*model, rows, state.metrics);
@@ -172,7 +186,9 @@ void predict_route(ServiceState& state, const http::Request& req, http::Response
     logging::event(logging::Level::error, "prediction failed", {{"error", e.what()}});
     answer_error(res, protocol, 500, "internal", "the prediction failed; see the server log");
   }
-  state.metrics.record_prediction(label, endpoint, res.status, seconds_since(req.started));
+  const double seconds = seconds_since(req.started);
+  state.metrics.record_prediction(label, endpoint, res.status, seconds);
+  if (model) state.record_outcome(*model, res.status, seconds);
 }
 
 // A loaded model's version as OIP paths name it: its registry version, else its label.

@@ -1,14 +1,18 @@
 // serving (internal): the state shared by the routes and the server.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "libmlops/crm/segment_policy.hpp"
+#include "libmlops/observability/canary_analysis.hpp"
 #include "libmlops/observability/metrics.hpp"
+#include "libmlops/registry/registry_store.hpp"
 #include "libmlops/serving/model_slot.hpp"
 #include "libmlops/serving/server.hpp"
 
@@ -26,12 +30,15 @@ struct ServiceState {
   explicit ServiceState(ServerOptions o)
       : options(std::move(o)),
         policy(options.policy_path.empty() ? crm::SegmentPolicy::course_default()
-                                           : crm::SegmentPolicy::load(options.policy_path)) {}
+                                           : crm::SegmentPolicy::load(options.policy_path)),
+        canary_weight(options.canary_weight) {}
   ServerOptions options;
   crm::SegmentPolicy policy;
   observability::ServingMetrics metrics;
   ModelSlot primary;
   ModelSlot canary;
+  // The canary's share of prediction traffic: --canary-weight, or the followed rollout's step.
+  std::atomic<double> canary_weight;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   std::mutex reload_mutex;  // one reload at a time (a reload may download a model)
@@ -46,6 +53,31 @@ struct ServiceState {
   void publish_models();  // refreshes model_loaded / model_info
   // mlflow_mirror_pending_events from the registry's outbox (only with MLflow configured).
   void publish_mirror_backlog();
+
+  // Rollouts (detail/rollout_follower.cpp). The poller calls follow_rollout every tick:
+  // it reads the primary model's rollout from the registry, serves its candidate at the
+  // step's weight, analyses this replica's traffic of the step and records the decision.
+  void follow_rollout();
+  // Ends the model's active rollout now (an alert fired): weight 0 here at once, then the
+  // registry. Returns the rollout as it ended, or nothing when none was active.
+  std::optional<registry::Rollout> roll_back_now(const std::string& model_name, const std::string& reason,
+                                                 const std::string& figures);
+  // One prediction answer, for the analysis of the followed rollout.
+  void record_outcome(const LoadedModel& model, int status, double seconds);
+  nlohmann::json rollout_health();  // for /health
+
+  std::atomic<bool> rollout_active{false};           // a rollout's candidate is served
+  observability::TrafficWindow stable_traffic;        // this step's answers, per side
+  observability::TrafficWindow candidate_traffic;
+  std::mutex rollout_mutex;  // guards the rest; the poller and the alert route take it
+  std::unique_ptr<registry::RegistryStore> rollout_store;
+  std::optional<registry::Rollout> followed;  // as last read from the registry
+  std::string last_analysis;  // the verdict's detail, for /health and the status line
+  std::string follow_error;   // the last failure to read or write the registry (logged once)
+
+ private:
+  void apply_rollout(const registry::Rollout& r, const LoadedModel& primary_model);
+  void analyse_step(const registry::Rollout& r, const LoadedModel& primary_model);
 };
 
 // Prediction routes: /predict, /invocations, /v2 infer and metadata, /crm_segment_update.
