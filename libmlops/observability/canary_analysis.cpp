@@ -61,6 +61,14 @@ double quantile_lower_bound(const std::vector<double>& sorted, double q, double 
   return sorted[std::min(static_cast<std::size_t>(rank), sorted.size()) - 1];
 }
 
+double psi_noise_floor(std::uint64_t rows, std::size_t bins) {
+  if (rows == 0 || bins < 2) return 0;
+  const double k = static_cast<double>(bins - 1);
+  constexpr double z = 3.719;  // one-sided 99.99%
+  const double c = 1 - 2 / (9 * k) + z * std::sqrt(2 / (9 * k));
+  return k * c * c * c / static_cast<double>(rows);
+}
+
 namespace {
 
 nlohmann::json figures_json(const TrafficFigures& f, const std::vector<double>& sorted) {
@@ -69,6 +77,7 @@ nlohmann::json figures_json(const TrafficFigures& f, const std::vector<double>& 
                       {"error_ratio", f.requests ? static_cast<double>(f.errors) / static_cast<double>(f.requests) : 0.0}};
   j["p95_ms"] = sorted.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::round(quantile(sorted, 0.95) * 1e5) / 100);
   j["max_psi"] = f.max_psi < 0 ? nlohmann::json(nullptr) : nlohmann::json(std::round(f.max_psi * 1e4) / 1e4);
+  if (f.max_psi >= 0) j["psi_noise"] = std::round(f.psi_noise * 1e4) / 1e4;
   if (!f.psi_feature.empty()) j["psi_feature"] = f.psi_feature;
   return j;
 }
@@ -108,9 +117,10 @@ Verdict analyse(const TrafficFigures& stable, const TrafficFigures& candidate, c
                            stable_p95 * 1000);
     return v;
   }
-  if (candidate.max_psi > limits.max_psi) {
+  if (candidate.max_psi - candidate.psi_noise > limits.max_psi) {
     v.reason = "feature_drift";
-    v.detail = fmt::format("candidate feature {} PSI {:.3f} > {:.3f}", candidate.psi_feature, candidate.max_psi, limits.max_psi);
+    v.detail = fmt::format("candidate feature {} PSI {:.3f} (noise reaches {:.3f} at {} requests) > {:.3f}",
+                           candidate.psi_feature, candidate.max_psi, candidate.psi_noise, candidate.requests, limits.max_psi);
     return v;
   }
   if (candidate.psi_pending) {

@@ -18,7 +18,8 @@ struct TrafficFigures {
   std::int64_t requests = 0;
   std::int64_t errors = 0;        // answers with a 5xx status: the server's failures
   std::vector<double> latencies;  // seconds; a uniform sample of at most kLatencySample
-  double max_psi = -1;            // the largest feature PSI of the version's drift window; -1 = not reported yet
+  double max_psi = -1;            // the feature PSI of the version's drift window furthest above its noise; -1 = not reported yet
+  double psi_noise = 0;           // the PSI that sampling noise alone can reach there (psi_noise_floor)
   std::string psi_feature;        // which feature
   bool psi_pending = false;       // the version has a drift baseline but its window is not yet reported
 };
@@ -60,8 +61,8 @@ struct Verdict {
 //  p95_latency  — the 99.9% lower bound of its p95 (an order statistic) is above
 //                 max_p95_seconds and above the stable version's p95 (so a slow machine,
 //                 slowing both, does not count against the candidate);
-//  feature_drift — its drift window's largest PSI is above max_psi (against its own
-//                 training baseline, once the drift window reports it).
+//  feature_drift — its drift window's PSI, less what noise alone reaches (psi_noise_floor),
+//                 is above max_psi (against its own training baseline, once reported).
 // Each only with at least min_requests candidate requests; the stable version's figures
 // count only with as many. Healthy: enough requests, the drift measured (when the version
 // has a baseline) and no breach; else waiting.
@@ -73,5 +74,10 @@ double wilson_lower_bound(std::int64_t successes, std::int64_t trials, double z 
 // that the true quantile exceeds with one-sided confidence z. NaN when empty.
 double quantile_lower_bound(const std::vector<double>& sorted, double q, double z = 3.09);
 double quantile(const std::vector<double>& sorted, double q);  // nearest rank; NaN when empty
+// The PSI that `rows` rows drawn from the training distribution itself stay under with
+// 99.99% confidence: n·PSI is about χ²(bins − 1) for small differences, so the floor is
+// that χ² quantile (Wilson–Hilferty) over n. About 0.28 for 121 rows in 10 bins, 0.034
+// for 1,000: a PSI over 0.2 from 100 rows can be noise.
+double psi_noise_floor(std::uint64_t rows, std::size_t bins);
 
 }  // namespace mlops::observability

@@ -59,7 +59,7 @@ std::vector<FeatureDrift> DriftMonitor::snapshot() const {
   std::vector<FeatureDrift> out;
   for (std::size_t j = 0; j < n; ++j) {
     const FeatureReference& f = features_[j];
-    FeatureDrift d{f.name, f.training_mean, 0, 0, rows, rows >= window_.min_rows && rows > 0};
+    FeatureDrift d{f.name, f.training_mean, 0, 0, rows, rows >= window_.min_rows && rows > 0, f.fractions.size()};
     if (rows > 0) {
       d.live_mean = sums[j] / static_cast<double>(rows);
       constexpr double kFloor = 1e-4;

@@ -30,6 +30,7 @@ struct FeatureDrift {
   double psi = 0;          // over the window; meaningful only when `reported`
   std::uint64_t count = 0;  // rows in the window
   bool reported = false;    // count >= min_rows
+  std::size_t bins = 0;     // the training baseline's bins
 };
 
 class DriftMonitor {

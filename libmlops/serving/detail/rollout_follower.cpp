@@ -101,10 +101,14 @@ void ServiceState::analyse_step(const registry::Rollout& r, const LoadedModel& p
   const auto candidate = canary.get();
   observability::TrafficFigures stable_figures = stable_traffic.figures();
   observability::TrafficFigures candidate_figures = candidate_traffic.figures();
+  double furthest = -1e300;  // the feature whose PSI is furthest above its noise floor
   for (const auto& d : candidate->drift->snapshot()) {
     candidate_figures.psi_pending = !d.reported;
-    if (d.reported && d.psi > candidate_figures.max_psi) {
+    const double noise = observability::psi_noise_floor(d.count, d.bins);
+    if (d.reported && d.psi - noise > furthest) {
+      furthest = d.psi - noise;
       candidate_figures.max_psi = d.psi;
+      candidate_figures.psi_noise = noise;
       candidate_figures.psi_feature = d.name;
     }
   }

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "libmlops/observability/canary_analysis.hpp"
+#include "libmlops/observability/drift.hpp"
 
 using namespace mlops::observability;
 
@@ -72,10 +73,16 @@ TEST_SUITE("unit/observability/canary_analysis") {
   TEST_CASE("drift: a PSI over the limit breaches; a pending drift window waits; too few requests wait") {
     TrafficFigures drifted = traffic(200, 2, 0, 3);
     drifted.max_psi = 1.7;
+    drifted.psi_noise = psi_noise_floor(200, 10);
     drifted.psi_feature = "feature_3";
     const Verdict v = analyse({}, drifted, kLimits);
     CHECK(v.reason == "feature_drift");
     CHECK(v.detail.find("feature_3") != std::string::npos);
+    // A PSI over the limit that noise alone reaches at this sample size is not a breach.
+    TrafficFigures noisy = traffic(121, 2, 0, 3);
+    noisy.max_psi = 0.27;
+    noisy.psi_noise = psi_noise_floor(121, 10);
+    CHECK(analyse({}, noisy, {0.01, 0.2, 0.2, 100}).outcome == Verdict::Outcome::healthy);
     TrafficFigures pending = traffic(200, 2, 0, 3);
     pending.psi_pending = true;
     CHECK(analyse({}, pending, kLimits).outcome == Verdict::Outcome::waiting);
@@ -83,6 +90,28 @@ TEST_SUITE("unit/observability/canary_analysis") {
     const Verdict few = analyse({}, traffic(15, 2, 1.0, 4), kLimits);
     CHECK(few.outcome == Verdict::Outcome::waiting);
     CHECK(few.detail == "15 of 200 candidate requests");
+  }
+  TEST_CASE("the PSI noise floor holds for rows drawn from the training distribution (500 windows of 121 rows)") {
+    CHECK(psi_noise_floor(121, 10) == doctest::Approx(0.28).epsilon(0.05));
+    CHECK(psi_noise_floor(1000, 10) == doctest::Approx(0.034).epsilon(0.05));
+    CHECK(psi_noise_floor(0, 10) == 0);
+    FeatureReference ref{"x", 5.0, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, std::vector<double>(10, 0.1)};
+    std::mt19937_64 rng(11);
+    std::uniform_real_distribution<double> value(0, 10);
+    int above = 0;
+    double largest = 0;
+    for (int w = 0; w < 500; ++w) {
+      DriftMonitor m({ref}, {1000, 100});
+      for (int i = 0; i < 121; ++i) {
+        const double v = value(rng);
+        m.observe(&v);
+      }
+      const FeatureDrift d = m.snapshot().front();
+      largest = std::max(largest, d.psi);
+      if (d.psi > psi_noise_floor(d.count, d.bins)) ++above;
+    }
+    CHECK(largest > 0.1);  // raw PSIs from noise do reach far (0.2 is not safe at this size)
+    CHECK(above <= 1);
   }
   TEST_CASE("TrafficWindow: counts every answer, keeps a bounded sample, is safe across threads, resets") {
     TrafficWindow w;

@@ -1,0 +1,334 @@
+// Progressive rollouts end to end: two real `mlops serve` replicas sharing one registry,
+// clients spread over both, the rollout started with the real CLI — a healthy candidate
+// promoted on schedule; one failing, one slow and one fed shifted features each rolled back
+// at the first step with enough requests, the reason recorded, every replica back on the
+// stable version within a reload interval, and no client request failed by the rollback.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "libmlops/registry/registry_store.hpp"
+#include "tests/support/server_process.hpp"
+#include "tests/support/support.hpp"
+
+#include <httplib.h>  // last: its <resolv.h> defines a macro `_res` that breaks Eigen
+
+using namespace mlops;
+using nlohmann::json;
+using test::ServerProcess;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr double kReloadInterval = 0.2;  // seconds: each replica's registry check
+
+// A home with ChurnPredictionModel version 1 in Production and version 2 registered.
+struct Home {
+  test::TempDir dir;
+  std::string path = dir.file("home");
+  Home() {
+    train("v1", "42", {"--stage", "Production"});
+    train("v2", "7", {});
+  }
+  void train(const std::string& tag, const std::string& seed, const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"train", "--n-samples", "400", "--seed", seed, "--model-version", tag,
+                                     "-o", dir.file(tag + ".json"), "--register"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = test::run_cli(args, path);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  }
+  json rollout(const std::vector<std::string>& args) {
+    std::vector<std::string> full = {"rollout"};
+    full.insert(full.end(), args.begin(), args.end());
+    full.push_back("--json");
+    const auto r = test::run_cli(full, path);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    return json::parse(r.out);
+  }
+};
+
+struct Answer {
+  Clock::time_point sent;
+  std::int64_t sent_ms = 0;  // wall clock, to compare with the registry's decision time
+  int status = 0;  // 0: no answer (connection failed)
+  std::string version;
+  std::string error;
+};
+
+// Clients on every replica, each request with its own key (so the split is by weight),
+// rows like the training data (uniform 0..10) or shifted (uniform 8..10).
+class Load {
+ public:
+  Load(const std::vector<int>& ports, int threads_per_replica, bool shifted) {
+    for (int port : ports) {
+      for (int t = 0; t < threads_per_replica; ++t) {
+        threads_.emplace_back([this, port, t, shifted] {
+          httplib::Client c("127.0.0.1", port);
+          c.set_read_timeout(10);
+          std::mt19937_64 rng(static_cast<std::uint64_t>(port * 100 + t));
+          std::uniform_real_distribution<double> value(shifted ? 8.0 : 0.0, 10.0);
+          for (std::uint64_t i = 0; !stop_; ++i) {
+            json row = json::array();
+            for (int f = 0; f < 10; ++f) row.push_back(value(rng));
+            Answer a;
+            a.sent = Clock::now();
+            a.sent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+            const auto r = c.Post("/predict", {{"X-Request-Key", fmt::format("{}-{}-{}", port, t, i)}},
+                                  json{{"features", row}}.dump(), "application/json");
+            if (r) {
+              a.status = r->status;
+              const json body = json::parse(r->body, nullptr, false);
+              if (r->status == 200) a.version = body.value("model_version", "");
+              else if (body.is_object() && body.contains("error")) a.error = body["error"].value("code", "");
+            }
+            std::lock_guard lock(mutex_);
+            answers_.push_back(std::move(a));
+          }
+        });
+      }
+    }
+  }
+  ~Load() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  std::vector<Answer> answers() {
+    std::lock_guard lock(mutex_);
+    return answers_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::vector<Answer> answers_;
+  std::vector<std::thread> threads_;
+};
+
+// Polls the rollout until it leaves `running` (or the deadline); returns it.
+json wait_until_ended(Home& home, double seconds) {
+  const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+  json status;
+  while (Clock::now() < deadline) {
+    status = home.rollout({"status", "ChurnPredictionModel"});
+    if (status["rollout"]["state"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return status;
+}
+
+std::vector<ServerProcess*> raw(std::vector<std::unique_ptr<ServerProcess>>& replicas) {
+  std::vector<ServerProcess*> out;
+  for (auto& r : replicas) out.push_back(r.get());
+  return out;
+}
+
+std::vector<std::unique_ptr<ServerProcess>> start_replicas(Home& home, const std::vector<std::string>& extra = {}) {
+  std::vector<std::unique_ptr<ServerProcess>> replicas;
+  for (int i = 0; i < 2; ++i) {
+    std::vector<std::string> args = {"--reload-interval", fmt::format("{}", kReloadInterval), "--threads", "16"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    replicas.push_back(std::make_unique<ServerProcess>(home.path, args));
+  }
+  return replicas;
+}
+
+std::string metrics_of(ServerProcess& s) {
+  httplib::Client c("127.0.0.1", s.port());
+  const auto r = c.Get("/metrics");
+  REQUIRE(r);
+  return r->body;
+}
+
+// A candidate that breaches is rolled back at its first step: the reason recorded, the
+// registry untouched, and after one reload interval (plus the poll's own tick) no replica
+// answers with it; no request failed but those the fault itself failed.
+void check_rolled_back(Home& home, std::vector<std::unique_ptr<ServerProcess>>& replicas, Load& load,
+                       const std::string& reason, const std::string& fault_error) {
+  const json status = wait_until_ended(home, 60);
+  const auto ended_seen = Clock::now();
+  REQUIRE_MESSAGE(status["rollout"]["state"] == "rolled_back", status.dump());
+  CHECK(status["rollout"]["step"] == 1);  // at the first step
+  const std::string recorded = status["rollout"]["reason"];
+  CHECK_MESSAGE(recorded.rfind(reason + ":", 0) == 0, recorded);
+  CHECK(status["rollout"]["figures"]["candidate"]["requests"].get<int>() >= 100);
+  CHECK(status["decisions"].back()["action"] == "rollout_rolled_back");
+  CHECK(status["decisions"].back()["user"] == "mlops serve");
+  // Let every replica pass one more reload interval, then keep the load on for a while.
+  std::this_thread::sleep_for(std::chrono::duration<double>(kReloadInterval * 2 + 0.3));
+  const auto settled = Clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  load.stop();
+  int after = 0, candidate_after = 0, failed = 0, unexpected = 0;
+  for (const Answer& a : load.answers()) {
+    if (a.status != 200) {
+      ++failed;
+      if (a.error != fault_error || fault_error.empty()) ++unexpected;
+    }
+    if (a.sent < settled) continue;
+    ++after;
+    if (a.version != "v1") ++candidate_after;
+  }
+  CHECK_MESSAGE(unexpected == 0, fmt::format("{} failed requests not caused by the injected fault", unexpected));
+  CHECK(after > 50);
+  CHECK_MESSAGE(candidate_after == 0, fmt::format("{} answers after the rollback were not the stable v1", candidate_after));
+  (void)ended_seen;
+  // The figures of bench/README.md: from the decision to the last request any replica sent
+  // to the candidate, and the requests that failed after the decision.
+  const std::int64_t decided = status["rollout"]["updated_at"];
+  std::int64_t last_candidate = decided;
+  int failed_after = 0;
+  for (const Answer& a : load.answers()) {
+    const bool candidate = a.version == "v2" || (!fault_error.empty() && a.error == fault_error);
+    if (candidate) last_candidate = std::max(last_candidate, a.sent_ms);
+    if (a.status != 200 && a.sent_ms > decided) ++failed_after;
+  }
+  fmt::print(stderr, "rollout figure [{}]: candidate requests {}, rollback in effect on both replicas {} ms after the decision "
+             "(reload interval {:.0f} ms); requests failed after the decision: {}; failed in all: {}\n",
+             reason, status["rollout"]["figures"]["candidate"]["requests"].get<int>(), last_candidate - decided,
+             kReloadInterval * 1000, failed_after, failed);
+  registry::RegistryStore store(home.path + "/mlops.db", registry::RegistryStore::Mode::read_only);
+  CHECK(store.find_by_alias("ChurnPredictionModel", "production")->version == 1);
+  CHECK_FALSE(store.find_by_alias("ChurnPredictionModel", "candidate"));
+  int rollbacks = 0;
+  for (ServerProcess* s : raw(replicas)) {
+    const std::string m = metrics_of(*s);
+    CHECK(m.find("rollout_state{model=\"ChurnPredictionModel\",state=\"rolled_back\"} 1") != std::string::npos);
+    CHECK(m.find("rollout_step_weight{model=\"ChurnPredictionModel\"} 0") != std::string::npos);
+    if (m.find(fmt::format("rollout_decisions_total{{decision=\"rollback\",reason=\"{}\"}} 1", reason)) != std::string::npos) ++rollbacks;
+    httplib::Client c("127.0.0.1", s->port());
+    const json health = json::parse(c.Get("/health")->body);
+    CHECK(health["rollout"]["state"] == "rolled_back");
+    CHECK(health["canary"].is_null());
+  }
+  CHECK(rollbacks == 1);  // one replica decided; the other followed
+}
+
+}  // namespace
+
+TEST_SUITE("integration/rollout") {
+  TEST_CASE("a healthy candidate steps through 25/50/100% on two replicas and is promoted with no failed request") {
+    Home home;
+    auto replicas = start_replicas(home);
+    Load load({replicas[0]->port(), replicas[1]->port()}, 2, false);
+    const json started = home.rollout({"start", "ChurnPredictionModel", "--to", "2", "--steps", "25,50,100", "--interval",
+                                       "1s", "--min-requests", "100"});
+    CHECK(started["state"] == "running");
+    CHECK(started["weight"] == 0.25);
+    const json status = wait_until_ended(home, 60);
+    REQUIRE_MESSAGE(status["rollout"]["state"] == "promoted", status.dump());
+    std::vector<std::string> decisions;
+    for (const json& d : status["decisions"]) decisions.push_back(d["action"].get<std::string>() + " " + d["to"].get<std::string>());
+    CHECK(decisions == std::vector<std::string>{"rollout_start 25%", "rollout_step 50%", "rollout_step 100%", "rollout_promoted 100%"});
+    // Each step lasted its interval at least.
+    const json& d = status["decisions"];
+    CHECK(d[2]["at"].get<std::int64_t>() - d[1]["at"].get<std::int64_t>() >= 1000);
+    // Every replica serves version 2 as its primary within a reload interval or two.
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    bool both = false;
+    while (!both && Clock::now() < deadline) {
+      both = true;
+      for (ServerProcess* s : raw(replicas)) {
+        httplib::Client c("127.0.0.1", s->port());
+        const json h = json::parse(c.Get("/health")->body);
+        both = both && h["registry_version"] == 2 && h["canary"].is_null();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(both);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    load.stop();
+    int failed = 0, v1 = 0, v2 = 0;
+    for (const Answer& a : load.answers()) {
+      if (a.status != 200) ++failed;
+      (a.version == "v2" ? v2 : v1) += a.status == 200;
+    }
+    CHECK(failed == 0);
+    CHECK(v1 > 100);
+    CHECK(v2 > 300);
+    registry::RegistryStore store(home.path + "/mlops.db", registry::RegistryStore::Mode::read_only);
+    CHECK(store.find_by_alias("ChurnPredictionModel", "production")->version == 2);
+    CHECK(store.get_version("ChurnPredictionModel", 1).stage == registry::Stage::archived);
+    for (ServerProcess* s : raw(replicas)) {
+      CHECK(metrics_of(*s).find("rollout_state{model=\"ChurnPredictionModel\",state=\"promoted\"} 1") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("a candidate failing 10% of requests is rolled back at the first step") {
+    Home home;
+    auto replicas = start_replicas(home, {"--inject-fault", "2:errors=0.1"});
+    Load load({replicas[0]->port(), replicas[1]->port()}, 2, false);
+    home.rollout({"start", "ChurnPredictionModel", "--to", "2", "--steps", "25,100", "--interval", "1s", "--min-requests", "100"});
+    check_rolled_back(home, replicas, load, "error_ratio", "injected_fault");
+  }
+
+  TEST_CASE("a candidate 300 ms slower is rolled back at the first step") {
+    Home home;
+    auto replicas = start_replicas(home, {"--inject-fault", "2:delay=300ms"});
+    Load load({replicas[0]->port(), replicas[1]->port()}, 8, false);
+    home.rollout({"start", "ChurnPredictionModel", "--to", "2", "--steps", "50,100", "--interval", "1s", "--min-requests", "100"});
+    check_rolled_back(home, replicas, load, "p95_latency", "");
+  }
+
+  TEST_CASE("a candidate fed shifted features is rolled back at the first step") {
+    Home home;
+    auto replicas = start_replicas(home);
+    Load load({replicas[0]->port(), replicas[1]->port()}, 2, true);
+    home.rollout({"start", "ChurnPredictionModel", "--to", "2", "--steps", "25,100", "--interval", "1s", "--min-requests", "100"});
+    check_rolled_back(home, replicas, load, "feature_drift", "");
+  }
+
+  TEST_CASE("rollout commands refuse bad input with what to do, and pause holds a step") {
+    Home home;
+    for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+             {{"start", "ChurnPredictionModel", "--to", "2", "--steps", "50,20,100"}, "must rise"},
+             {{"start", "ChurnPredictionModel", "--to", "2", "--steps", "ten,100"}, "'ten' is not a percentage"},
+             {{"start", "ChurnPredictionModel", "--to", "2", "--steps", "50"}, "last rollout step must be 100%"},
+             {{"start", "ChurnPredictionModel", "--to", "2", "--interval", "soon"}, "--interval 'soon' is not a duration"},
+             {{"start", "ChurnPredictionModel", "--to", "2", "--max-p95", "-5ms"}, "--max-p95 '-5ms' is not a duration"},
+             {{"start", "ChurnPredictionModel", "--to", "9"}, "has no version 9"},
+             {{"start", "ChurnPredictionModel", "--to", "1"}, "already the Production version"},
+             {{"start", "NoSuchModel", "--to", "2"}, "no registered model named 'NoSuchModel'"},
+             {{"pause", "ChurnPredictionModel"}, "has no active rollout"},
+             {{"status", "NoSuchModel"}, "no registered model"}}) {
+      const auto r = test::run_cli([&] {
+        std::vector<std::string> full = {"rollout"};
+        full.insert(full.end(), args.begin(), args.end());
+        return full;
+      }(), home.path);
+      CHECK_MESSAGE(r.exit_code == 1, r.err);
+      CHECK_MESSAGE(r.err.find(message) != std::string::npos, r.err);
+    }
+    const auto serve = test::run_cli({"serve", "--port", "0", "--inject-fault", "2:errors=2"}, home.path);
+    CHECK(serve.exit_code == 1);
+    CHECK(serve.err.find("errors '2' is not a ratio from 0 to 1") != std::string::npos);
+    for (const std::string spec : {"2", "x:errors=0.1", "2:delay=5x", "2:delay=11s", "2:speed=3", "2:errors=0", "0:errors=0.5"}) {
+      CAPTURE(spec);
+      CHECK(test::run_cli({"serve", "--port", "0", "--inject-fault", spec}, home.path).exit_code == 1);
+    }
+    // Paused: the replicas hold the weight and decide nothing, however many requests.
+    auto replicas = start_replicas(home);
+    home.rollout({"start", "ChurnPredictionModel", "--to", "2", "--steps", "50,100", "--interval", "0s", "--min-requests", "10"});
+    CHECK(home.rollout({"pause", "ChurnPredictionModel", "--reason", "lunch"})["state"] == "paused");
+    {
+      Load load({replicas[0]->port(), replicas[1]->port()}, 1, false);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    }
+    const json paused = home.rollout({"status", "ChurnPredictionModel"});
+    CHECK(paused["rollout"]["state"] == "paused");
+    CHECK(paused["rollout"]["step"] == 1);
+    CHECK(paused["decisions"].back()["reason"] == "lunch");
+    const json aborted = home.rollout({"abort", "ChurnPredictionModel"});
+    CHECK(aborted["state"] == "aborted");
+    CHECK(aborted["weight"] == 0);
+  }
+}
