@@ -15,7 +15,7 @@ namespace mlops::cli {
 namespace {
 
 struct ServeOptions {
-  std::optional<std::string> model_uri, host, api_key, canary_uri, log_format, crm_url, policy, fault;
+  std::optional<std::string> model_uri, host, api_key, canary_uri, log_format, crm_url, policy, fault, rollback_alerts;
   std::optional<int> port;
   std::optional<double> canary_weight, reload_interval;
   std::optional<std::size_t> drift_window, drift_min_samples;
@@ -55,6 +55,16 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   o.crm_timeout = s.number("CRM_TIMEOUT");
   o.crm_api_key = s.crm_api_key();
   o.policy_path = opt.policy.value_or(s.get("SEGMENT_POLICY"));
+  o.rollback_alerts.clear();
+  const std::string alerts = opt.rollback_alerts.value_or(s.get("MLOPS_ROLLBACK_ALERTS"));
+  for (std::string_view rest = alerts; !rest.empty();) {
+    const std::size_t comma = rest.find(',');
+    std::string name(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    if (!name.empty()) o.rollback_alerts.push_back(name);
+  }
   if (opt.fault) {
     o.fault = serving::parse_fault_injection(*opt.fault);
     logging::event(logging::Level::warn, "fault injection is on: not for production",
@@ -111,6 +121,8 @@ Command add_serve_command(CLI::App& root, Globals&) {
   app->add_option("--max-batch", opt->max_batch, "Most rows in one request")->capture_default_str()->check(CLI::Range(1, 1000000));
   app->add_option("--crm", opt->crm_url, "CRM for /crm_segment_update: sqlite:PATH or http://HOST:PORT (CRM_URL, default sqlite:crm.db)");
   app->add_option("--policy", opt->policy, "Segment policy YAML (SEGMENT_POLICY; default: class 1 -> Churn_Risk_AI)");
+  app->add_option("--rollback-alerts", opt->rollback_alerts, "Alerts whose firing (Alertmanager's webhook to POST /admin/alerts)\n"
+                  "rolls back the active rollout, comma-separated (MLOPS_ROLLBACK_ALERTS)");
   app->add_option("--inject-fault", opt->fault, "For lessons and tests of rollouts: make registry version V fail or slow,\n"
                   "e.g. 3:errors=0.1 (10% answered 500), 3:delay=300ms, 3:errors=0.05,delay=1s")->type_name("V:SPEC");
   app->add_option("--log-format", opt->log_format, "text or json (MLOPS_LOG_FORMAT)")->check(CLI::IsMember({"text", "json"}));

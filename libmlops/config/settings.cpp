@@ -29,6 +29,8 @@ const std::vector<SettingSpec>& known_settings() {
       {"MLOPS_LOG_FORMAT", "text", "log lines as text or json"},
       {"MLOPS_DRIFT_WINDOW", "1000", "serve measures drift over this many most recent requests (at least 10)"},
       {"MLOPS_DRIFT_MIN_SAMPLES", "100", "serve reports a drift PSI only once the window holds this many requests"},
+      {"MLOPS_ROLLBACK_ALERTS", "PredictionLatencyP95High,PredictionErrorRatioHigh,FeatureDrift",
+       "the Alertmanager alerts whose firing (POST /admin/alerts) rolls back the active rollout; empty = none"},
       {"CRM_URL", "sqlite:crm.db", "the CRM: sqlite:PATH (embedded) or http://HOST:PORT"},
       {"CRM_TIMEOUT", "5", "seconds a CRM call may take before it fails (504)"},
       {"CRM_API_KEY", "", "key sent to an HTTP CRM whose writes need one (its MLOPS_API_KEY); empty = MLOPS_API_KEY (secret)"},

@@ -206,6 +206,15 @@ json openapi_document() {
       {{"200", reply("Reloaded", ref("Status"))}, {"401", error_reply("API key missing or wrong")},
        {"502", reply("Reload failed; the old model keeps serving", ref("Status"))}});
   paths["/admin/reload"]["post"]["security"] = json::array({{{"bearer", json::array()}}, {{"apiKey", json::array()}}});
+  paths["/admin/alerts"]["post"] = operation(
+      "Alertmanager webhook: a firing rollback alert rolls back the active rollout", "alerts",
+      {{"200", reply("What was done: acted, alerts, model, rollout or reason", ref("Status"))},
+       {"400", error_reply("Not Alertmanager's webhook payload")}, {"401", error_reply("API key missing or wrong")},
+       {"503", error_reply("The registry cannot be written")}},
+      json_body({{"type", "object"}, {"required", {"alerts"}}, {"properties", {{"alerts", {{"type", "array"}}}}}}));
+  paths["/admin/alerts"]["post"]["parameters"] = json::array(
+      {{{"name", "model"}, {"in", "query"}, {"required", false}, {"schema", {{"type", "string"}}}}});
+  paths["/admin/alerts"]["post"]["security"] = paths["/admin/reload"]["post"]["security"];
   paths["/v2/health/live"]["get"] = operation("Open Inference Protocol: live", "v2Live", {{"200", reply("Live", ref("Status"))}});
   paths["/v2/health/ready"]["get"] = operation("Open Inference Protocol: ready", "v2Ready",
                                                {{"200", reply("Ready", ref("Status"))}, {"400", reply("Not ready", ref("Status"))}});

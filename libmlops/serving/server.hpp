@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "libmlops/http/json_server.hpp"
 #include "libmlops/mlflow/client.hpp"
@@ -40,6 +41,8 @@ struct ServerOptions {
   double reload_interval = 10;      // seconds between registry checks; 0 = never
   observability::DriftWindow drift_window;  // the requests drift is measured over
   FaultInjection fault;             // off unless asked for (--inject-fault)
+  // The Alertmanager alerts whose firing (POST /admin/alerts) rolls back the active rollout.
+  std::vector<std::string> rollback_alerts = {"PredictionLatencyP95High", "PredictionErrorRatioHigh", "FeatureDrift"};
   double shutdown_timeout = 10;     // seconds SIGTERM waits for requests in flight
   std::size_t max_batch = 1000;     // rows per request
   std::string db_path;              // the registry database, for models:/ URIs

@@ -6,11 +6,14 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "libmlops/registry/registry_store.hpp"
@@ -285,6 +288,105 @@ TEST_SUITE("integration/rollout") {
     Load load({replicas[0]->port(), replicas[1]->port()}, 2, true);
     home.rollout({"start", "ChurnPredictionModel", "--to", "2", "--steps", "25,100", "--interval", "1s", "--min-requests", "100"});
     check_rolled_back(home, replicas, load, "feature_drift", "");
+  }
+
+  TEST_CASE("Alertmanager firing -> webhook -> rollback; the webhook refuses strangers and garbage") {
+    Home home;
+    const std::string key = "alert-key-123";
+    auto replicas = start_replicas(home, {"--api-key", key});
+    home.rollout({"start", "ChurnPredictionModel", "--to", "2", "--steps", "50,100", "--interval", "1h", "--min-requests", "100000"});
+    // The project's Alertmanager configuration, its webhook pointed at replica 0 with the key.
+    std::string config = test::read_text(std::string(MLOPS_SOURCE_DIR) + "/compose/alertmanager/alertmanager.yml");
+    const std::string url = "http://mlops-api:8000/admin/alerts";
+    REQUIRE(config.find(url) != std::string::npos);
+    config.replace(config.find(url), url.size(), fmt::format("http://127.0.0.1:{}/admin/alerts", replicas[0]->port()));
+    const std::string resolved = "send_resolved: false";
+    config.replace(config.find(resolved), resolved.size(),
+                   resolved + "\n        http_config:\n          authorization:\n            credentials: " + key);
+    test::TempDir dir;
+    dir.write("alertmanager.yml", config);
+    const int am_port = test::free_port();
+    const int am = test::spawn_program("/usr/bin/prometheus-alertmanager",
+                                       {"--config.file=" + dir.file("alertmanager.yml"), "--storage.path=" + dir.file("data"),
+                                        "--cluster.listen-address=", "--web.listen-address=127.0.0.1:" + std::to_string(am_port),
+                                        "--log.level=warn"},
+                                       test::environment(), dir.path(), dir.file("am.log"), dir.file("am.log"));
+    struct Stop {
+      int pid;
+      ~Stop() {
+        ::kill(pid, SIGTERM);
+        test::wait_exit_code(pid);
+      }
+    } stop_am{am};
+    httplib::Client alertmanager("127.0.0.1", am_port);
+    const auto ready_by = Clock::now() + std::chrono::seconds(20);
+    while (Clock::now() < ready_by) {
+      if (auto r = alertmanager.Get("/-/ready"); r && r->status == 200) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    Load load({replicas[0]->port(), replicas[1]->port()}, 1, false);
+    // An alert that does not roll back, then the one that does, as Prometheus posts them.
+    const auto fire = [&](const std::string& name) {
+      const json alerts = json::array({{{"labels", {{"alertname", name}, {"severity", "warning"}, {"instance", "mlops-api:8000"}}},
+                                        {"annotations", {{"summary", "\x1b[31mforged\nline"}}}}});
+      const auto r = alertmanager.Post("/api/v2/alerts", alerts.dump(), "application/json");
+      REQUIRE(r);
+      CHECK(r->status == 200);
+    };
+    fire("PredictionsStopped");  // routed to `team`: not a rollback alert
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    CHECK(home.rollout({"status", "ChurnPredictionModel"})["rollout"]["state"] == "running");
+    fire("PredictionLatencyP95High");
+    const json status = wait_until_ended(home, 30);
+    INFO(test::read_text(dir.file("am.log")));
+    std::string service_log;  // without the request lines of the load
+    std::istringstream log_lines(replicas[0]->log());
+    for (std::string line; std::getline(log_lines, line);) {
+      if (line.find("/predict") == std::string::npos) service_log += line + "\n";
+    }
+    INFO(service_log);
+    REQUIRE(status["rollout"]["state"] == "rolled_back");
+    CHECK(status["rollout"]["reason"] == "alert: PredictionLatencyP95High fired (Alertmanager)");
+    CHECK(status["decisions"].back()["figures"]["alerts"] == json::array({"PredictionLatencyP95High"}));
+    // Both replicas drop the candidate within a reload interval; no client request failed.
+    std::this_thread::sleep_for(std::chrono::duration<double>(kReloadInterval * 2 + 0.3));
+    const auto settled = Clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    load.stop();
+    int failed = 0, candidate_after = 0;
+    for (const Answer& a : load.answers()) {
+      failed += a.status != 200;
+      candidate_after += a.sent >= settled && a.version != "v1";
+    }
+    CHECK(failed == 0);
+    CHECK(candidate_after == 0);
+    CHECK(metrics_of(*replicas[0]).find("rollout_decisions_total{decision=\"rollback\",reason=\"alert:PredictionLatencyP95High\"} 1") !=
+          std::string::npos);
+    // The log names the alert, never the annotation's bytes.
+    CHECK(replicas[0]->log().find("forged") == std::string::npos);
+
+    // The webhook itself: the key, the payload's shape, nothing to do.
+    httplib::Client c("127.0.0.1", replicas[1]->port());
+    const httplib::Headers auth = {{"Authorization", "Bearer " + key}};
+    CHECK(c.Post("/admin/alerts", R"({"alerts":[]})", "application/json")->status == 401);
+    for (const std::string& body : std::vector<std::string>{"", "[]", "{}", R"({"alerts":{}})", R"({"alerts":[1]})", R"({"alerts":[{"labels":[]}]})",
+                                   R"({"alerts":[{"labels":{"alertname":7}}]})", "{\"alerts\":[" + std::string(200000, '[')}) {
+      CAPTURE(body.substr(0, 40));
+      const auto r = c.Post("/admin/alerts", auth, body, "application/json");
+      REQUIRE(r);
+      CHECK(r->status >= 400);
+      CHECK(r->status < 500);
+    }
+    const auto none = c.Post("/admin/alerts", auth,
+                             R"({"status":"firing","alerts":[{"status":"firing","labels":{"alertname":"FeatureDrift"}}]})",
+                             "application/json");
+    REQUIRE(none);
+    CHECK(none->status == 200);
+    CHECK(json::parse(none->body)["acted"] == false);
+    CHECK(json::parse(none->body)["reason"] == "model ChurnPredictionModel has no active rollout");
+    const auto resolved_only = c.Post("/admin/alerts", auth,
+                                      R"({"alerts":[{"status":"resolved","labels":{"alertname":"FeatureDrift"}}]})", "application/json");
+    CHECK(json::parse(resolved_only->body)["alerts"].empty());
   }
 
   TEST_CASE("rollout commands refuse bad input with what to do, and pause holds a step") {

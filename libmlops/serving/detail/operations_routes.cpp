@@ -3,10 +3,13 @@
 // threads and never wait for a reload, a database or another service.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
 #include "libmlops/core/clock.hpp"
+#include "libmlops/core/error.hpp"
+#include "libmlops/core/log.hpp"
 #include "libmlops/http/json_server.hpp"
 #include "libmlops/serving/detail/dashboard.hpp"
 #include "libmlops/serving/detail/state.hpp"
@@ -71,6 +74,62 @@ json health(ServiceState& state) {
   return j;
 }
 
+// POST /admin/alerts: Alertmanager's webhook payload (version 4) — {"status", "receiver",
+// "alerts": [{"status": "firing"|"resolved", "labels": {"alertname": ...}, "startsAt"}]}.
+// Only the alert names come from the payload into the registry (a fixed set): its other
+// labels and annotations are untrusted text and are not recorded.
+json handle_alerts(ServiceState& state, const http::Request& req) {
+  const json body = http::parse_json_body(req, 100000);
+  if (!body.is_object() || !body.contains("alerts") || !body["alerts"].is_array()) {
+    throw http::HttpError(400, "invalid_alerts", "expected Alertmanager's webhook payload: an object with an \"alerts\" list",
+                          {{"hint", "point a webhook_configs url of alertmanager.yml at /admin/alerts"}});
+  }
+  std::vector<std::string> firing;
+  for (const json& alert : body["alerts"]) {
+    if (!alert.is_object() || !alert.contains("labels") || !alert["labels"].is_object()) {
+      throw http::HttpError(400, "invalid_alerts", "each alert needs a \"labels\" object");
+    }
+    const json& name = alert["labels"].contains("alertname") ? alert["labels"]["alertname"] : json();
+    if (!name.is_string()) throw http::HttpError(400, "invalid_alerts", "each alert needs a labels.alertname string");
+    if (alert.value("status", "firing") != "firing") continue;  // resolved: nothing to undo
+    const auto& watched = state.options.rollback_alerts;
+    if (std::find(watched.begin(), watched.end(), name.get<std::string>()) != watched.end() &&
+        std::find(firing.begin(), firing.end(), name.get<std::string>()) == firing.end()) {
+      firing.push_back(name.get<std::string>());
+    }
+  }
+  const auto primary = state.primary.get();
+  const std::string model = req.query_param("model").value_or(primary ? primary->name : "");
+  json answer = {{"acted", false}, {"alerts", firing}, {"model", model}};
+  if (firing.empty()) {
+    answer["reason"] = "no firing alert that rolls back (MLOPS_ROLLBACK_ALERTS)";
+    return answer;
+  }
+  if (model.empty() || state.options.db_path.empty()) {
+    answer["reason"] = "no model is served and none named (?model=NAME)";
+    return answer;
+  }
+  std::optional<registry::Rollout> ended;
+  try {
+    ended = state.roll_back_now(model, fmt::format("alert: {} fired (Alertmanager)", fmt::join(firing, ", ")),
+                                json{{"alerts", firing}}.dump());
+  } catch (const Error& e) {
+    throw http::HttpError(e.code() == ErrorCode::not_found ? 404 : 503, "rollback_failed", e.what());
+  }
+  if (!ended) {
+    answer["reason"] = fmt::format("model {} has no active rollout", model);
+    return answer;
+  }
+  for (const std::string& alert : firing) state.metrics.record_rollout_decision("rollback", "alert:" + alert);
+  logging::event(logging::Level::error, "rollout rolled back",
+                 {{"model", model}, {"rollout", std::to_string(ended->id)}, {"candidate_version", std::to_string(ended->candidate_version)},
+                  {"reason", "alert"}, {"alerts", fmt::format("{}", fmt::join(firing, ","))}, {"request_id", req.request_id}});
+  answer["acted"] = true;
+  answer["rollout"] = {{"id", ended->id}, {"state", to_string(ended->state)}, {"candidate_version", ended->candidate_version},
+                       {"stable_version", ended->stable_version}};
+  return answer;
+}
+
 // The built-in dashboard's data: totals since start (the page computes rates between polls).
 json dashboard_stats(ServiceState& state) {
   const observability::MetricsSnapshot m = state.metrics.snapshot();
@@ -101,7 +160,7 @@ void install_operations_routes(http::JsonServer& server, ServiceState& state) {
               {"model_version", primary ? json(primary->label) : json(nullptr)},
               {"routes",
                {"POST /predict", "POST /invocations", "GET /ping", "GET /version", "GET /health", "GET /live", "GET /ready",
-                "GET /metrics", "POST /crm_segment_update?customer_id=ID", "POST /admin/reload", "GET /openapi.json",
+                "GET /metrics", "POST /crm_segment_update?customer_id=ID", "POST /admin/reload", "POST /admin/alerts", "GET /openapi.json",
                 "GET /dashboard", "GET /v2", "GET /v2/health/live", "GET /v2/health/ready", "GET /v2/models/{name}",
                 "GET /v2/models/{name}/ready", "POST /v2/models/{name}/infer", "GET /v2/models/{name}/versions/{version}",
                 "GET /v2/models/{name}/versions/{version}/ready", "POST /v2/models/{name}/versions/{version}/infer"}},
@@ -132,6 +191,11 @@ void install_operations_routes(http::JsonServer& server, ServiceState& state) {
     const bool ready = state.primary.get() != nullptr;
     res.json({{"ready", ready}}, ready ? 200 : 400);  // OIP: 4xx means false
   });
+  // Alertmanager's webhook: a firing alert of options.rollback_alerts rolls back the active
+  // rollout (of the served model, or of ?model=NAME). It writes the registry: a worker.
+  server.route("POST", "/admin/alerts", [&state](http::Request& req, http::Response& res) {
+    res.json(handle_alerts(state, req));
+  }, {http::Lane::worker, /*needs_key=*/true});
   // A reload may download a model from MLflow: off the I/O threads.
   server.route("POST", "/admin/reload", [&state](http::Request&, http::Response& res) {
     const json result = state.reload(true);

@@ -396,13 +396,16 @@ json render_v2_infer(const LoadedModel& m, const Rows& rows, const Scored& s, co
 }  // namespace
 
 void install_prediction_routes(http::JsonServer& server, ServiceState& state) {
+  // Scoring is microseconds: on the I/O threads. An injected delay sleeps, so then the
+  // prediction routes run on the workers and a slow version delays only its own requests.
+  const http::RouteOptions scoring{state.options.fault.delay_seconds > 0 ? http::Lane::worker : http::Lane::io, false};
   server.route("POST", "/predict", [&state](http::Request& req, http::Response& res) {
     predict_route(state, req, res, "/predict", Protocol::mlops, predict_body, render_predict);
-  });
+  }, scoring);
   // MLflow's scoring server: /ping, /version and /invocations as `mlflow models serve` answers them.
   server.route("POST", "/invocations", [&state](http::Request& req, http::Response& res) {
     predict_route(state, req, res, "/invocations", Protocol::mlflow, invocations_body, render_invocations);
-  });
+  }, scoring);
   server.route("GET", "/ping", [&state](http::Request&, http::Response& res) {
     res.text("\n", "application/json");
     res.status = state.primary.get() ? 200 : 404;
@@ -436,10 +439,10 @@ void install_prediction_routes(http::JsonServer& server, ServiceState& state) {
   };
   server.route("GET", "/v2/models/{name}", oip(metadata));
   server.route("GET", "/v2/models/{name}/ready", oip(ready));
-  server.route("POST", "/v2/models/{name}/infer", infer("/v2/models/{name}/infer"));
+  server.route("POST", "/v2/models/{name}/infer", infer("/v2/models/{name}/infer"), scoring);
   server.route("GET", "/v2/models/{name}/versions/{version}", oip(metadata));
   server.route("GET", "/v2/models/{name}/versions/{version}/ready", oip(ready));
-  server.route("POST", "/v2/models/{name}/versions/{version}/infer", infer("/v2/models/{name}/versions/{version}/infer"));
+  server.route("POST", "/v2/models/{name}/versions/{version}/infer", infer("/v2/models/{name}/versions/{version}/infer"), scoring);
   // The CRM may be a database or another service: off the I/O threads.
   server.route("POST", "/crm_segment_update", [&state](http::Request& req, http::Response& res) {
     crm_segment_update(state, req, res);

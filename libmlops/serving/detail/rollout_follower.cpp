@@ -144,6 +144,8 @@ std::optional<registry::Rollout> ServiceState::roll_back_now(const std::string& 
                                                              const std::string& figures) {
   std::lock_guard lock(rollout_mutex);
   if (followed && followed->name == model_name && registry::is_active(followed->state)) canary_weight.store(0);
+  std::error_code ec;
+  if (!std::filesystem::exists(options.db_path, ec)) return std::nullopt;
   if (!rollout_store) rollout_store = std::make_unique<registry::RegistryStore>(options.db_path);
   const auto r = rollout_store->latest_rollout(model_name);
   if (!r || !registry::is_active(r->state)) return std::nullopt;
