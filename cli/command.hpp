@@ -47,6 +47,7 @@ Command add_train_command(CLI::App& root, Globals& globals);
 Command add_register_command(CLI::App& root, Globals& globals);
 Command add_models_command(CLI::App& root, Globals& globals);
 Command add_rollout_command(CLI::App& root, Globals& globals);
+Command add_gate_command(CLI::App& root, Globals& globals);
 Command add_runs_command(CLI::App& root, Globals& globals);
 Command add_predict_command(CLI::App& root, Globals& globals);
 Command add_serve_command(CLI::App& root, Globals& globals);

@@ -60,7 +60,7 @@ int real_main(int argc, char** argv) {
   const std::vector<Command> commands = {
       add_train_command(root, globals),  add_register_command(root, globals),
       add_models_command(root, globals), add_rollout_command(root, globals),
-      add_runs_command(root, globals),
+      add_gate_command(root, globals), add_runs_command(root, globals),
       add_predict_command(root, globals), add_serve_command(root, globals),
       add_crm_command(root, globals), add_crm_sync_command(root, globals),
       add_eval_rubric_command(root, globals), add_badge_command(root, globals),

@@ -389,6 +389,53 @@ TEST_SUITE("integration/rollout") {
     CHECK(json::parse(resolved_only->body)["alerts"].empty());
   }
 
+  TEST_CASE("gate: a slow Production version fails the gate (exit 3) and is rolled back; the restored one passes") {
+    Home home;
+    const auto promote = test::run_cli({"models", "promote", "ChurnPredictionModel", "2", "--stage", "Production", "--archive-existing"}, home.path);
+    REQUIRE(promote.exit_code == 0);
+    ServerProcess server(home.path, {"--reload-interval", fmt::format("{}", kReloadInterval), "--inject-fault", "2:delay=300ms"});
+    httplib::Client c("127.0.0.1", server.port());
+    const auto serving = [&](int version) {
+      const auto deadline = Clock::now() + std::chrono::seconds(5);
+      while (Clock::now() < deadline) {
+        if (json::parse(c.Get("/health")->body)["registry_version"] == version) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      return false;
+    };
+    REQUIRE(serving(2));
+    const std::string url = fmt::format("http://127.0.0.1:{}", server.port());
+    const auto failed = test::run_cli({"gate", "--url", url, "--p95", "200ms", "--requests", "20", "--concurrency", "4",
+                                       "--rollback", "ChurnPredictionModel", "--json"}, home.path);
+    REQUIRE_MESSAGE(failed.exit_code == 3, failed.err);
+    const json report = json::parse(failed.out);
+    CHECK(report["passed"] == false);
+    CHECK(report["requests"] == 20);
+    CHECK(report["errors"] == 0);
+    CHECK(report["p95_ms"].get<double>() >= 300);
+    CHECK(report["model_version"] == "v2");
+    CHECK(report["breaches"][0].get<std::string>().rfind("p95 latency", 0) == 0);
+    CHECK(report["rollback"] == "rolled ChurnPredictionModel back: Production is version 1 again");
+    CHECK(serving(1));  // the service follows within its reload interval
+    const auto history = json::parse(test::run_cli({"models", "history", "ChurnPredictionModel", "--json"}, home.path).out);
+    CHECK(history["history"].back()["action"] == "rollback");
+    CHECK(history["history"].back()["user"] == "mlops gate");
+    CHECK(history["history"].back()["reason"].get<std::string>().rfind("gate: p95 latency", 0) == 0);
+    const auto passed = test::run_cli({"gate", "--url", url, "--p95", "200ms", "--requests", "50"}, home.path);
+    CHECK_MESSAGE(passed.exit_code == 0, passed.err);
+    CHECK(passed.out.find("PASS") != std::string::npos);
+    // Mistakes, each a clear error (exit 1) before any load.
+    const auto unreachable = test::run_cli({"gate", "--url", fmt::format("http://127.0.0.1:{}", test::free_port())}, home.path);
+    CHECK(unreachable.exit_code == 1);
+    CHECK(unreachable.err.find("127.0.0.1") != std::string::npos);
+    CHECK(test::run_cli({"gate", "--url", url, "--p95", "soon"}, home.path).err.find("--p95 'soon' is not a duration") != std::string::npos);
+    CHECK(test::run_cli({"gate", "--url", url, "--body", "[1,2]"}, home.path).err.find("--body is not a JSON object") != std::string::npos);
+    // A body the model refuses: every request fails, the gate says so.
+    const auto refused = test::run_cli({"gate", "--url", url, "--body", R"({"features":[1]})", "--requests", "5", "--json"}, home.path);
+    CHECK(refused.exit_code == 3);
+    CHECK(json::parse(refused.out)["errors"] == 5);
+  }
+
   TEST_CASE("rollout commands refuse bad input with what to do, and pause holds a step") {
     Home home;
     for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{

@@ -1,0 +1,107 @@
+#include "libmlops/serving/gate.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <chrono>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "libmlops/core/error.hpp"
+#include "libmlops/http/client.hpp"
+#include "libmlops/observability/canary_analysis.hpp"
+
+namespace mlops::serving {
+
+nlohmann::json training_mean_row(const std::string& metrics_text) {
+  // Lines as prometheus-cpp prints them: feature_training_mean{feature="NAME"} VALUE
+  constexpr std::string_view kPrefix = "feature_training_mean{feature=\"";
+  nlohmann::json row = nlohmann::json::object();
+  std::istringstream in(metrics_text);
+  for (std::string line; std::getline(in, line) && row.size() < 100000;) {
+    if (line.rfind(kPrefix, 0) != 0) continue;
+    const std::size_t end = line.find("\"} ", kPrefix.size());
+    if (end == std::string::npos) continue;
+    const std::string name = line.substr(kPrefix.size(), end - kPrefix.size());
+    if (name.find('\\') != std::string::npos) continue;  // an escaped name: not one a model has
+    try {
+      std::size_t used = 0;
+      const std::string value = line.substr(end + 3);
+      const double v = std::stod(value, &used);
+      if (used == value.size() && std::isfinite(v)) row[name] = v;
+    } catch (const std::exception&) {
+    }
+  }
+  if (row.empty()) {
+    throw Error(ErrorCode::invalid_input, "the service's /metrics has no feature_training_mean to build a request from",
+                "give the request body yourself: --body '{\"features\": [...]}'");
+  }
+  return {{"features", row}};
+}
+
+GateReport run_gate(const GateOptions& o, const std::function<void(std::int64_t)>& progress) {
+  http::ClientOptions client_options;
+  client_options.timeout_seconds = o.timeout_seconds;
+  client_options.retries = 0;  // a retried request would hide the failure being measured
+  GateReport report;
+  {
+    http::Client probe(o.url, client_options);
+    const http::ClientResponse health = probe.get("/health");
+    const nlohmann::json h = nlohmann::json::parse(health.body, nullptr, false);
+    if (health.status != 200 || !h.is_object()) {
+      throw Error(ErrorCode::unavailable, fmt::format("{}/health answered {}: not an mlops-style service that is up", o.url, health.status),
+                  "check --url and that the service is running");
+    }
+    if (h.contains("model_name") && h["model_name"].is_string()) report.model_name = h["model_name"];
+    if (h.contains("model_version") && h["model_version"].is_string()) report.model_version = h["model_version"];
+  }
+  const std::string body = (o.body.is_null() ? training_mean_row(http::Client(o.url, client_options).get("/metrics").body) : o.body).dump();
+  std::mutex mutex;
+  std::vector<double> latencies;
+  std::atomic<std::int64_t> next{0}, errors{0}, done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < std::max(1, o.concurrency); ++t) {
+    threads.emplace_back([&] {
+      http::Client client(o.url, client_options);
+      while (next.fetch_add(1) < o.requests) {
+        const auto start = std::chrono::steady_clock::now();
+        bool ok = false;
+        try {
+          const int status = client.post("/predict", body, "application/json").status;
+          ok = status >= 200 && status < 300;
+        } catch (const Error&) {
+          ok = false;  // no answer in time, or none at all
+        }
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (!ok) ++errors;
+        {
+          std::lock_guard lock(mutex);
+          latencies.push_back(seconds);
+        }
+        if (progress) progress(++done);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::sort(latencies.begin(), latencies.end());
+  report.requests = static_cast<std::int64_t>(latencies.size());
+  report.errors = errors;
+  report.p50 = observability::quantile(latencies, 0.5);
+  report.p95 = observability::quantile(latencies, 0.95);
+  report.p99 = observability::quantile(latencies, 0.99);
+  report.max = latencies.empty() ? 0 : latencies.back();
+  if (report.p95 > o.max_p95_seconds) {
+    report.breaches.push_back(fmt::format("p95 latency {:.1f} ms > {:.1f} ms", report.p95 * 1000, o.max_p95_seconds * 1000));
+  }
+  const double ratio = report.requests ? static_cast<double>(report.errors) / static_cast<double>(report.requests) : 0;
+  if (ratio > o.max_error_ratio) {
+    report.breaches.push_back(fmt::format("error ratio {:.2f}% ({} of {}) > {:.2f}%", ratio * 100, report.errors, report.requests,
+                                          o.max_error_ratio * 100));
+  }
+  return report;
+}
+
+}  // namespace mlops::serving
