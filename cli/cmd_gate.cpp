@@ -20,6 +20,7 @@ struct GateFlags {
   int concurrency = 4;
   double max_error_ratio = 0.01;
   std::string body;
+  std::string data;
   std::string rollback;
   std::string reason;
 };
@@ -52,6 +53,7 @@ int run_gate(const GateFlags& flags, Context& ctx) {
   o.requests = flags.requests;
   o.concurrency = flags.concurrency;
   o.max_error_ratio = flags.max_error_ratio;
+  o.data_path = flags.data;
   if (!flags.body.empty()) {
     o.body = nlohmann::json::parse(flags.body, nullptr, false);
     if (o.body.is_discarded() || !o.body.is_object()) {
@@ -103,6 +105,8 @@ Command add_gate_command(CLI::App& root, Globals& globals) {
   app->add_option("--max-error-ratio", flags->max_error_ratio, "Largest share of failed requests that passes")
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app->add_option("--body", flags->body, "The /predict body (default: one row of the model's training means, from /metrics)");
+  app->add_option("--data", flags->data, "Send the rows of this CSV in turn (columns named as the model's features,\n"
+                  "e.g. `mlops crm export`'s); realistic traffic for a rollout's analysis")->excludes("--body");
   app->add_option("--rollback", flags->rollback, "On a breach, roll this registered model back: its active rollout ends,\n"
                   "else Production moves back to the previous version (serve follows at its next registry check)");
   app->add_option("--reason", flags->reason, "With --rollback: why, recorded in the history (default: the breach)");

@@ -44,15 +44,17 @@ need_model() {
       --stage Production
   fi
 }
-# mlops serve in the background on $port, its log in .mlops/lesson-serve.log.
+# mlops serve in the background on $port (with the flags in serve_flags, if any), its log
+# in .mlops/lesson-serve.log.
+serve_flags=()
 start_serve() {
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     printf 'lesson: port %s is in use\nhint: stop the other server, or run LESSON_PORT=8010 %s\n' "$port" "$0" >&2
     exit 1
   fi
   mkdir -p .mlops
-  printf '$ %s --log-level info serve --port %s 2> .mlops/lesson-serve.log &\n' "$mlops" "$port"
-  "$mlops" --log-level info serve --port "$port" 2> .mlops/lesson-serve.log &
+  printf '$ %s --log-level info serve --port %s %s 2> .mlops/lesson-serve.log &\n' "$mlops" "$port" "${serve_flags[*]}"
+  "$mlops" --log-level info serve --port "$port" "${serve_flags[@]}" 2> .mlops/lesson-serve.log &
   pids+=($!)
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "$api/ready" 2>/dev/null && return 0; sleep 0.1; done
   cat .mlops/lesson-serve.log >&2

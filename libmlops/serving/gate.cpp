@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "libmlops/core/error.hpp"
+#include "libmlops/data/csv.hpp"
 #include "libmlops/http/client.hpp"
 #include "libmlops/observability/canary_analysis.hpp"
 
@@ -58,7 +59,26 @@ GateReport run_gate(const GateOptions& o, const std::function<void(std::int64_t)
     if (h.contains("model_name") && h["model_name"].is_string()) report.model_name = h["model_name"];
     if (h.contains("model_version") && h["model_version"].is_string()) report.model_version = h["model_version"];
   }
-  const std::string body = (o.body.is_null() ? training_mean_row(http::Client(o.url, client_options).get("/metrics").body) : o.body).dump();
+  // The bodies, sent in turn: the given one, the CSV's rows, or one row of training means.
+  std::vector<std::string> bodies;
+  if (!o.body.is_null()) {
+    bodies.push_back(o.body.dump());
+  } else {
+    const nlohmann::json means = training_mean_row(http::Client(o.url, client_options).get("/metrics").body);
+    if (o.data_path.empty()) {
+      bodies.push_back(means.dump());
+    } else {
+      std::vector<std::string> names;
+      for (const auto& [name, value] : means["features"].items()) names.push_back(name);
+      const data::FeatureTable table = data::read_feature_csv(o.data_path, names);
+      if (table.rows == 0) throw Error(ErrorCode::invalid_input, fmt::format("{} has no rows", o.data_path));
+      for (std::size_t r = 0; r < table.rows; ++r) {
+        nlohmann::json row = nlohmann::json::object();
+        for (std::size_t j = 0; j < names.size(); ++j) row[names[j]] = table.values[r * names.size() + j];
+        bodies.push_back(nlohmann::json{{"features", row}}.dump());
+      }
+    }
+  }
   std::mutex mutex;
   std::vector<double> latencies;
   std::atomic<std::int64_t> next{0}, errors{0}, done{0};
@@ -66,7 +86,8 @@ GateReport run_gate(const GateOptions& o, const std::function<void(std::int64_t)
   for (int t = 0; t < std::max(1, o.concurrency); ++t) {
     threads.emplace_back([&] {
       http::Client client(o.url, client_options);
-      while (next.fetch_add(1) < o.requests) {
+      for (std::int64_t i; (i = next.fetch_add(1)) < o.requests;) {
+        const std::string& body = bodies[static_cast<std::size_t>(i) % bodies.size()];
         const auto start = std::chrono::steady_clock::now();
         bool ok = false;
         try {

@@ -17,6 +17,7 @@ struct GateOptions {
   double max_error_ratio = 0.01;   // breach above (non-2xx answers and failed connections)
   double timeout_seconds = 10;     // per request
   nlohmann::json body;             // the /predict body; null = a row of the training means
+  std::string data_path;           // else rows of this CSV, in turn (columns named as the model's features)
 };
 
 struct GateReport {

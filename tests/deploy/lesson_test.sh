@@ -18,7 +18,7 @@ for attempt in 1 2; do
     echo "lesson_test: $lesson failed on run $attempt" >&2
     exit 1
   fi
-  grep -q "^M[1-6] done" "$dir/run$attempt.log" || { cat "$dir/run$attempt.log"; echo "lesson_test: no 'done' line" >&2; exit 1; }
+  grep -q "^M[1-7] done" "$dir/run$attempt.log" || { cat "$dir/run$attempt.log"; echo "lesson_test: no 'done' line" >&2; exit 1; }
 done
 if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
   echo "lesson_test: a server still listens on $port after $lesson" >&2
