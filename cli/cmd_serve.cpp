@@ -17,7 +17,7 @@ namespace {
 struct ServeOptions {
   std::optional<std::string> model_uri, host, api_key, canary_uri, log_format, crm_url, policy, fault, rollback_alerts;
   std::optional<int> port;
-  std::optional<double> canary_weight, reload_interval;
+  std::optional<double> canary_weight, reload_interval, drift_window_seconds;
   std::optional<std::size_t> drift_window, drift_min_samples;
   int threads = 16;
   std::size_t max_body_bytes = 1 << 20;
@@ -46,6 +46,7 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   // The flags' ranges, for the settings too.
   o.drift_window.rows = opt.drift_window.value_or(static_cast<std::size_t>(s.number("MLOPS_DRIFT_WINDOW", 10, 1e7)));
   o.drift_window.min_rows = opt.drift_min_samples.value_or(static_cast<std::size_t>(s.number("MLOPS_DRIFT_MIN_SAMPLES", 1, 1e7)));
+  o.drift_window.seconds = opt.drift_window_seconds.value_or(s.number("MLOPS_DRIFT_WINDOW_SECONDS", 0, 86400 * 30));
   o.service.max_body_bytes = opt.max_body_bytes;
   o.shutdown_timeout = opt.shutdown_timeout;
   o.service.request_timeout = opt.request_timeout;
@@ -115,6 +116,8 @@ Command add_serve_command(CLI::App& root, Globals&) {
   app->add_option("--reload-interval", opt->reload_interval, "Seconds between registry checks, 0 = off (default 10)")->check(CLI::Range(0.0, 86400.0));
   app->add_option("--drift-window", opt->drift_window, "Measure drift over this many most recent requests\n"
                   "(MLOPS_DRIFT_WINDOW, default 1000): a shift shows within one window")->check(CLI::Range(10, 10000000));
+  app->add_option("--drift-window-seconds", opt->drift_window_seconds, "...and only over the requests of the last this many\n"
+                  "seconds (MLOPS_DRIFT_WINDOW_SECONDS, default 0 = requests only)")->check(CLI::Range(0.0, 86400.0 * 30));
   app->add_option("--drift-min-samples", opt->drift_min_samples, "Report a drift PSI only once the window holds this many\n"
                   "requests (MLOPS_DRIFT_MIN_SAMPLES, default 100): fewer give large PSIs from noise")->check(CLI::Range(1, 10000000));
   app->add_option("--max-body-bytes", opt->max_body_bytes, "Largest request body (413 above)")->capture_default_str()->check(CLI::Range(64, 1 << 30));

@@ -12,6 +12,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitGateFailed = 3;
+inline constexpr int kExitDrift = 4;  // mlops drift: dataset drift detected
 inline constexpr int kExitInterrupted = 130;
 
 // Flags shared by every command, bound before parsing.
@@ -48,6 +49,7 @@ Command add_register_command(CLI::App& root, Globals& globals);
 Command add_models_command(CLI::App& root, Globals& globals);
 Command add_rollout_command(CLI::App& root, Globals& globals);
 Command add_gate_command(CLI::App& root, Globals& globals);
+Command add_drift_command(CLI::App& root, Globals& globals);
 Command add_runs_command(CLI::App& root, Globals& globals);
 Command add_predict_command(CLI::App& root, Globals& globals);
 Command add_serve_command(CLI::App& root, Globals& globals);

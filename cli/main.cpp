@@ -22,7 +22,7 @@ constexpr const char* kFooter =
     "  mlops train --n-samples 1000 --c-param 0.1 --model-version v1.2.0-stable --register\n"
     "  mlops models list\n"
     "  mlops predict --model models:/ChurnPredictionModel/1 --features 1,2,3,4,5,6,7,8,9,10\n"
-    "Exit codes: 0 ok, 1 failure, 2 usage error, 3 a quality gate was not met, 130 interrupted.\n";
+    "Exit codes: 0 ok, 1 failure, 2 usage error, 3 a quality gate was not met, 4 data drift (mlops drift), 130 interrupted.\n";
 
 Context make_context(const Globals& g) {
   std::map<std::string, std::string> flags;
@@ -60,7 +60,8 @@ int real_main(int argc, char** argv) {
   const std::vector<Command> commands = {
       add_train_command(root, globals),  add_register_command(root, globals),
       add_models_command(root, globals), add_rollout_command(root, globals),
-      add_gate_command(root, globals), add_runs_command(root, globals),
+      add_gate_command(root, globals), add_drift_command(root, globals),
+      add_runs_command(root, globals),
       add_predict_command(root, globals), add_serve_command(root, globals),
       add_crm_command(root, globals), add_crm_sync_command(root, globals),
       add_eval_rubric_command(root, globals), add_badge_command(root, globals),

@@ -29,6 +29,7 @@ const std::vector<SettingSpec>& known_settings() {
       {"MLOPS_LOG_FORMAT", "text", "log lines as text or json"},
       {"MLOPS_DRIFT_WINDOW", "1000", "serve measures drift over this many most recent requests (at least 10)"},
       {"MLOPS_DRIFT_MIN_SAMPLES", "100", "serve reports a drift PSI only once the window holds this many requests"},
+      {"MLOPS_DRIFT_WINDOW_SECONDS", "0", "serve measures drift over the requests of the last this many seconds too (0 = requests only)"},
       {"MLOPS_ROLLBACK_ALERTS", "PredictionLatencyP95High,PredictionErrorRatioHigh,FeatureDrift",
        "the Alertmanager alerts whose firing (POST /admin/alerts) rolls back the active rollout; empty = none"},
       {"CRM_URL", "sqlite:crm.db", "the CRM: sqlite:PATH (embedded) or http://HOST:PORT"},

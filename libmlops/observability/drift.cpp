@@ -1,6 +1,7 @@
 #include "libmlops/observability/drift.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "libmlops/core/error.hpp"
@@ -17,7 +18,15 @@ DriftMonitor::DriftMonitor(std::vector<FeatureReference> features, DriftWindow w
   counts_.assign(kSegments * features_.size() * max_bins_, 0);
   sums_.assign(kSegments * features_.size(), 0.0);
   rows_.assign(kSegments, 0);
+  started_ms_.assign(kSegments, 0);
+  if (window_.seconds > 0) segment_ms_ = std::max<std::int64_t>(1, std::llround(window_.seconds * 1000 / kSegments));
 }
+
+namespace {
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
 
 std::size_t DriftMonitor::bin_of(std::size_t feature, double value) const {
   const FeatureReference& f = features_[feature];
@@ -28,19 +37,23 @@ std::size_t DriftMonitor::bin_of(std::size_t feature, double value) const {
 
 void DriftMonitor::observe(const double* row) {
   const std::size_t n = features_.size();
+  const std::int64_t now = segment_ms_ ? steady_ms() : 0;
   std::lock_guard lock(mutex_);
-  const std::size_t segment = (observed_ / segment_rows_) % kSegments;
-  if (observed_ % segment_rows_ == 0) {  // entering a segment: forget what it held a window ago
-    std::fill_n(counts_.begin() + static_cast<std::ptrdiff_t>(segment * n * max_bins_), n * max_bins_, 0);
-    std::fill_n(sums_.begin() + static_cast<std::ptrdiff_t>(segment * n), n, 0.0);
-    rows_[segment] = 0;
+  // The segment is full, or (with a time window) older than its span: the next one takes
+  // over, forgetting what it held a window ago.
+  if (rows_[current_] == segment_rows_ || (segment_ms_ && rows_[current_] > 0 && now - started_ms_[current_] >= segment_ms_)) {
+    current_ = (current_ + 1) % kSegments;
+    std::fill_n(counts_.begin() + static_cast<std::ptrdiff_t>(current_ * n * max_bins_), n * max_bins_, 0);
+    std::fill_n(sums_.begin() + static_cast<std::ptrdiff_t>(current_ * n), n, 0.0);
+    rows_[current_] = 0;
   }
+  if (rows_[current_] == 0) started_ms_[current_] = now;
+  const std::size_t segment = current_;
   for (std::size_t j = 0; j < n; ++j) {
     ++counts_[(segment * n + j) * max_bins_ + bin_of(j, row[j])];
     sums_[segment * n + j] += row[j];
   }
   ++rows_[segment];
-  ++observed_;
 }
 
 std::vector<FeatureDrift> DriftMonitor::snapshot() const {
@@ -48,9 +61,12 @@ std::vector<FeatureDrift> DriftMonitor::snapshot() const {
   std::vector<std::uint64_t> counts(n * max_bins_, 0);
   std::vector<double> sums(n, 0.0);
   std::uint64_t rows = 0;
+  const std::int64_t now = segment_ms_ ? steady_ms() : 0;
   {
     std::lock_guard lock(mutex_);
     for (std::size_t s = 0; s < kSegments; ++s) {
+      // With a time window, a segment whose first row is older than the window is out.
+      if (segment_ms_ && rows_[s] > 0 && now - started_ms_[s] >= segment_ms_ * static_cast<std::int64_t>(kSegments)) continue;
       rows += rows_[s];
       for (std::size_t i = 0; i < n * max_bins_; ++i) counts[i] += counts_[s * n * max_bins_ + i];
       for (std::size_t j = 0; j < n; ++j) sums[j] += sums_[s * n + j];

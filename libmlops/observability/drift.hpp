@@ -16,11 +16,13 @@ struct FeatureReference {
   std::vector<double> fractions;  // training share per bin
 };
 
-// The window: the last `rows` requests (kept as 10 segments, so between 90% and 100% of
-// `rows`), and the fewest rows a PSI is reported for — fewer give large PSIs from noise.
+// The window: the last `rows` requests and, when `seconds` > 0, only those of the last
+// `seconds` too (kept as 10 segments, so between 90% and 100% of either), and the fewest
+// rows a PSI is reported for — fewer give large PSIs from noise.
 struct DriftWindow {
   std::size_t rows = 1000;
   std::size_t min_rows = 100;
+  double seconds = 0;  // 0 = no time limit
 };
 
 struct FeatureDrift {
@@ -56,7 +58,9 @@ class DriftMonitor {
   std::vector<std::uint64_t> counts_;
   std::vector<double> sums_;
   std::vector<std::uint64_t> rows_;
-  std::uint64_t observed_ = 0;  // rows ever; the current segment is (observed_ / segment_rows_) % kSegments
+  std::vector<std::int64_t> started_ms_;  // when each segment took its first row (steady clock)
+  std::size_t current_ = 0;               // the segment rows go to
+  std::int64_t segment_ms_ = 0;           // a segment's span with a time window, else 0
 };
 
 }  // namespace mlops::observability

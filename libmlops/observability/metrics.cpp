@@ -85,6 +85,8 @@ struct ServingMetrics::Impl {
   prometheus::Family<prometheus::Gauge>& course_loaded =
       prometheus::BuildGauge().Name("ai_model_loaded").Help("1 while a model version is loaded (the course's name)").Register(*registry);
 
+  prometheus::Family<prometheus::Gauge>& class_training_share =
+      prometheus::BuildGauge().Name("prediction_class_training_share").Help("Share of each class among the model's predictions on its held-out test split (the reference of prediction drift)").Register(*registry);
   prometheus::Family<prometheus::Counter>& rollout_decisions =
       prometheus::BuildCounter().Name("rollout_decisions_total").Help("Rollout decisions this replica made, by decision and reason").Register(*registry);
   prometheus::Family<prometheus::Gauge>& rollout_state =
@@ -104,6 +106,7 @@ struct ServingMetrics::Impl {
   std::vector<ModelInfo> models;
   std::map<std::string, std::pair<prometheus::Gauge*, prometheus::Gauge*>> loaded_by_version;  // ours, the course's
   std::vector<prometheus::Gauge*> info_gauges;
+  std::vector<prometheus::Gauge*> share_gauges;
   std::map<std::string, std::pair<std::string, double>> gauges;
   std::function<std::vector<FeatureDrift>()> drift_source;
 };
@@ -166,6 +169,8 @@ void ServingMetrics::set_models(const std::vector<ModelInfo>& loaded) {
   }
   for (prometheus::Gauge* g : impl_->info_gauges) impl_->info.Remove(g);
   impl_->info_gauges.clear();
+  for (prometheus::Gauge* g : impl_->share_gauges) impl_->class_training_share.Remove(g);
+  impl_->share_gauges.clear();
   for (const ModelInfo& m : loaded) {
     auto [it, inserted] = impl_->loaded_by_version.try_emplace(m.version, nullptr, nullptr);
     if (inserted) it->second = {&impl_->loaded.Add({{"model_version", m.version}}), &impl_->course_loaded.Add({{"model_version", m.version}})};
@@ -174,6 +179,11 @@ void ServingMetrics::set_models(const std::vector<ModelInfo>& loaded) {
     auto& info = impl_->info.Add({{"name", m.name}, {"version", m.version}, {"uri", m.uri}, {"sha256", m.sha256}});
     info.Set(1);
     impl_->info_gauges.push_back(&info);
+    for (const auto& [label, share] : m.class_training_share) {
+      auto& g = impl_->class_training_share.Add({{"model_version", m.version}, {"class", label}});
+      g.Set(share);
+      impl_->share_gauges.push_back(&g);
+    }
   }
   impl_->models = loaded;
 }

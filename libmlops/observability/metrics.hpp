@@ -17,6 +17,7 @@ struct ModelInfo {
   std::string version;  // the model_version label (the artifact's version tag)
   std::string uri;
   std::string sha256;
+  std::map<std::string, double> class_training_share;  // class -> its share of the predictions on the test split
 };
 
 // The headline numbers of the serving metrics since the server started (for the built-in
@@ -48,7 +49,8 @@ class ServingMetrics {
   void record_crm_update(std::string_view segment, std::string_view result);
 
   // The loaded models: model_loaded{model_version} is 1 for these and 0 for versions
-  // loaded before; model_info carries name, version, uri and sha256.
+  // loaded before; model_info carries name, version, uri and sha256;
+  // prediction_class_training_share{model_version,class} the reference of prediction drift.
   void set_models(const std::vector<ModelInfo>& loaded);
   void set_gauge(const std::string& name, const std::string& help, double value);
 

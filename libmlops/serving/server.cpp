@@ -12,6 +12,7 @@
 #include "libmlops/core/log.hpp"
 #include "libmlops/core/text.hpp"
 #include "libmlops/http/json_server.hpp"
+#include "libmlops/model/drift_report.hpp"
 #include "libmlops/registry/registry_store.hpp"
 #include "libmlops/serving/detail/state.hpp"
 
@@ -26,7 +27,12 @@ ReloadStatus ServiceState::reload_status() {
 void ServiceState::publish_models() {
   std::vector<observability::ModelInfo> loaded;
   for (const ModelSlot* slot : {&primary, &canary}) {
-    if (auto m = slot->get()) loaded.push_back({m->name, m->label, m->uri, m->artifact.sha256});
+    if (auto m = slot->get()) {
+      observability::ModelInfo info{m->name, m->label, m->uri, m->artifact.sha256, {}};
+      const std::vector<double> shares = model::test_prediction_shares(m->artifact);
+      for (std::size_t c = 0; c < shares.size(); ++c) info.class_training_share[m->artifact.classes[c]] = shares[c];
+      loaded.push_back(std::move(info));
+    }
   }
   metrics.set_models(loaded);
   metrics.set_drift_source([this] {

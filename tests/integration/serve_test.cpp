@@ -475,7 +475,7 @@ TEST_SUITE("integration/serve") {
       CAPTURE(path);
       CHECK(doc["paths"].contains(path));
     }
-    CHECK(body_of(c.Get("/"))["routes"].size() == 21);
+    CHECK(body_of(c.Get("/"))["routes"].size() == 22);
     test::TempDir io;
     const std::string file = io.write("openapi.json", doc.dump(2));
     const std::string redocly = std::string(MLOPS_SOURCE_DIR) + "/.tools/node_modules/.bin/redocly";

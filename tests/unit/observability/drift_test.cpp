@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "libmlops/observability/drift.hpp"
 #include "libmlops/observability/metrics.hpp"
@@ -80,12 +82,12 @@ TEST_SUITE("unit/observability/DriftMonitor") {
 TEST_SUITE("unit/observability/ServingMetrics") {
   TEST_CASE("renders the families with their labels, and model_loaded drops to 0 for a replaced version") {
     ServingMetrics m;
-    m.set_models({{"churn", "v1", "models:/churn@production", "abc"}});
+    m.set_models({{"churn", "v1", "models:/churn@production", "abc", {}}});
     m.record_prediction("v1", "/predict", 200, 0.0001);
     m.record_class("v1", "1", 3);
     m.record_http("POST", "/predict", 200, 0.0002);
     m.record_crm_update("Churn_Risk_AI", "updated");
-    m.set_models({{"churn", "v2", "models:/churn@production", "def"}});
+    m.set_models({{"churn", "v2", "models:/churn@production", "def", {}}});
     const std::string text = m.scrape();
     CHECK(text.find("prediction_requests_total{endpoint=\"/predict\",model_version=\"v1\",status=\"200\"} 1") != std::string::npos);
     CHECK(text.find("prediction_class_total{class=\"1\",model_version=\"v1\"} 3") != std::string::npos);
@@ -101,5 +103,23 @@ TEST_SUITE("unit/observability/ServingMetrics") {
     CHECK(b.front() == 0.00005);
     CHECK(b.back() == 1.0);
     CHECK(std::find(b.begin(), b.end(), 0.2) != b.end());
+  }
+  TEST_CASE("a time window forgets rows older than its seconds, however few requests came since") {
+    FeatureReference ref{"x", 2.0, {0, 1, 2, 3, 4}, {0.25, 0.25, 0.25, 0.25}};
+    DriftMonitor m({ref}, {1000, 10, 0.3});
+    const double shifted = 3.5;
+    for (int i = 0; i < 200; ++i) m.observe(&shifted);
+    CHECK(m.snapshot().front().count == 200);
+    CHECK(m.snapshot().front().psi > 0.2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(350));  // the window's age, not a wait for readiness
+    CHECK(m.snapshot().front().count == 0);  // all older than 0.3 s
+    for (int i = 0; i < 40; ++i) {
+      const double v = (i % 4) + 0.5;
+      m.observe(&v);
+    }
+    const auto d = m.snapshot().front();
+    CHECK(d.count == 40);
+    CHECK(d.reported);
+    CHECK(d.psi == doctest::Approx(0.0).epsilon(1e-12));
   }
 }
