@@ -158,7 +158,6 @@ std::string metrics_of(ServerProcess& s) {
 void check_rolled_back(Home& home, std::vector<std::unique_ptr<ServerProcess>>& replicas, Load& load,
                        const std::string& reason, const std::string& fault_error) {
   const json status = wait_until_ended(home, 60);
-  const auto ended_seen = Clock::now();
   REQUIRE_MESSAGE(status["rollout"]["state"] == "rolled_back", status.dump());
   CHECK(status["rollout"]["step"] == 1);  // at the first step
   const std::string recorded = status["rollout"]["reason"];
@@ -184,7 +183,6 @@ void check_rolled_back(Home& home, std::vector<std::unique_ptr<ServerProcess>>& 
   CHECK_MESSAGE(unexpected == 0, fmt::format("{} failed requests not caused by the injected fault", unexpected));
   CHECK(after > 50);
   CHECK_MESSAGE(candidate_after == 0, fmt::format("{} answers after the rollback were not the stable v1", candidate_after));
-  (void)ended_seen;
   // The figures of bench/README.md: from the decision to the last request any replica sent
   // to the candidate, and the requests that failed after the decision.
   const std::int64_t decided = status["rollout"]["updated_at"];
