@@ -108,7 +108,7 @@ struct ServingMetrics::Impl {
   std::vector<prometheus::Gauge*> info_gauges;
   std::vector<prometheus::Gauge*> share_gauges;
   std::map<std::string, std::pair<std::string, double>> gauges;
-  std::function<std::vector<FeatureDrift>()> drift_source;
+  std::function<std::vector<VersionDrift>()> drift_source;
 };
 
 ServingMetrics::ServingMetrics() : impl_(std::make_unique<Impl>()) {}
@@ -208,7 +208,7 @@ void ServingMetrics::set_gauge(const std::string& name, const std::string& help,
   impl_->gauges[name] = {help, value};
 }
 
-void ServingMetrics::set_drift_source(std::function<std::vector<FeatureDrift>()> source) {
+void ServingMetrics::set_drift_source(std::function<std::vector<VersionDrift>()> source) {
   std::lock_guard lock(impl_->state_mutex);
   impl_->drift_source = std::move(source);
 }
@@ -217,7 +217,7 @@ std::string ServingMetrics::scrape() {
   // Per-scrape families (drift, process, extra gauges) live in a throwaway registry so that
   // features of a previous model do not linger.
   prometheus::Registry scrape_registry;
-  std::function<std::vector<FeatureDrift>()> drift_source;
+  std::function<std::vector<VersionDrift>()> drift_source;
   std::map<std::string, std::pair<std::string, double>> gauges;
   {
     std::lock_guard lock(impl_->state_mutex);
@@ -230,15 +230,18 @@ std::string ServingMetrics::scrape() {
     auto& training = prometheus::BuildGauge().Name("feature_training_mean").Help("Mean of the feature in the training data").Register(scrape_registry);
     auto& course_mean = prometheus::BuildGauge().Name("ai_feature_mean").Help("Mean of the drift window's feature values (the course's name)").Register(scrape_registry);
     auto& rows = prometheus::BuildGauge().Name("feature_drift_window_rows").Help("Requests in the drift window (PSI is reported from the minimum on)").Register(scrape_registry);
-    const std::vector<FeatureDrift> drift = drift_source();
-    if (!drift.empty()) rows.Add({}).Set(static_cast<double>(drift.front().count));
-    for (const FeatureDrift& d : drift) {
-      if (d.reported) psi.Add({{"feature", d.name}}).Set(d.psi);  // none from a handful of requests
-      if (d.count > 0) {
-        mean.Add({{"feature", d.name}}).Set(d.live_mean);
-        course_mean.Add({{"feature", d.name}}).Set(d.live_mean);
+    for (const VersionDrift& version : drift_source()) {
+      const std::string& v = version.model_version;
+      if (!version.features.empty()) rows.Add({{"model_version", v}}).Set(static_cast<double>(version.features.front().count));
+      for (const FeatureDrift& d : version.features) {
+        const prometheus::Labels labels = {{"feature", d.name}, {"model_version", v}};
+        if (d.reported) psi.Add(labels).Set(d.psi);  // none from a handful of requests
+        if (d.count > 0) {
+          mean.Add(labels).Set(d.live_mean);
+          course_mean.Add(labels).Set(d.live_mean);
+        }
+        training.Add(labels).Set(d.training_mean);
       }
-      training.Add({{"feature", d.name}}).Set(d.training_mean);
     }
   }
   const ProcessStats p = read_process_stats();

@@ -20,6 +20,12 @@ struct ModelInfo {
   std::map<std::string, double> class_training_share;  // class -> its share of the predictions on the test split
 };
 
+// One loaded version's drift window.
+struct VersionDrift {
+  std::string model_version;
+  std::vector<FeatureDrift> features;
+};
+
 // The headline numbers of the serving metrics since the server started (for the built-in
 // dashboard): totals, not rates — a reader computes rates from two snapshots.
 struct MetricsSnapshot {
@@ -62,8 +68,9 @@ class ServingMetrics {
   // healthy, error_ratio, p95_latency, feature_drift, alert:NAME.
   void record_rollout_decision(std::string_view decision, std::string_view reason);
 
-  // Called at each scrape to supply the drift of the primary model.
-  void set_drift_source(std::function<std::vector<FeatureDrift>()> source);
+  // Called at each scrape to supply the drift of each loaded model version (the primary
+  // and a canary or rollout candidate), exported with a model_version label.
+  void set_drift_source(std::function<std::vector<VersionDrift>()> source);
 
   // The text exposition format (version 0.0.4), process_* metrics included.
   std::string scrape();

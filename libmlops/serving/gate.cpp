@@ -18,19 +18,25 @@
 namespace mlops::serving {
 
 nlohmann::json training_mean_row(const std::string& metrics_text) {
-  // Lines as prometheus-cpp prints them: feature_training_mean{feature="NAME"} VALUE
+  // Lines as prometheus-cpp prints them (labels sorted), one version's (the first listed):
+  //   feature_training_mean{feature="NAME",model_version="V"} VALUE
   constexpr std::string_view kPrefix = "feature_training_mean{feature=\"";
   nlohmann::json row = nlohmann::json::object();
+  std::string version;  // the first version listed; a canary's rows are skipped
   std::istringstream in(metrics_text);
   for (std::string line; std::getline(in, line) && row.size() < 100000;) {
     if (line.rfind(kPrefix, 0) != 0) continue;
-    const std::size_t end = line.find("\"} ", kPrefix.size());
-    if (end == std::string::npos) continue;
-    const std::string name = line.substr(kPrefix.size(), end - kPrefix.size());
+    const std::size_t name_end = line.find('"', kPrefix.size());
+    const std::size_t labels_end = line.find("} ", kPrefix.size());
+    if (name_end == std::string::npos || labels_end == std::string::npos || name_end > labels_end) continue;
+    const std::string name = line.substr(kPrefix.size(), name_end - kPrefix.size());
     if (name.find('\\') != std::string::npos) continue;  // an escaped name: not one a model has
+    const std::string labels = line.substr(name_end, labels_end - name_end);
+    if (version.empty()) version = labels;
+    if (labels != version) continue;
     try {
       std::size_t used = 0;
-      const std::string value = line.substr(end + 3);
+      const std::string value = line.substr(labels_end + 2);
       const double v = std::stod(value, &used);
       if (used == value.size() && std::isfinite(v)) row[name] = v;
     } catch (const std::exception&) {

@@ -36,8 +36,11 @@ void ServiceState::publish_models() {
   }
   metrics.set_models(loaded);
   metrics.set_drift_source([this] {
-    auto m = primary.get();
-    return m ? m->drift->snapshot() : std::vector<observability::FeatureDrift>{};
+    std::vector<observability::VersionDrift> out;
+    for (const ModelSlot* slot : {&primary, &canary}) {
+      if (auto m = slot->get()) out.push_back({m->label, m->drift->snapshot()});
+    }
+    return out;
   });
 }
 

@@ -327,11 +327,11 @@ TEST_SUITE("integration/serve") {
     CHECK(metric_value(after, "ai_prediction_requests_total") == 6);
     CHECK(after.find("\nai_prediction_errors_total 0\n") != std::string::npos);  // exposed, and no 5xx yet
     CHECK(metric_value(after, "ai_model_loaded{model_version=\"v1\"}") == 1);
-    CHECK(metric_value(after, "ai_feature_mean{feature=\"feature_1\"}") == doctest::Approx(5.2));
+    CHECK(metric_value(after, "ai_feature_mean{feature=\"feature_1\",model_version=\"v1\"}") == doctest::Approx(5.2));
     CHECK(after.find("feature_drift_psi") == std::string::npos);  // no PSI from 5 requests
-    CHECK(metric_value(after, "feature_drift_window_rows") == 5);
-    CHECK(metric_value(after, "feature_training_mean{feature=\"feature_1\"}") > 0);
-    CHECK(metric_value(after, "feature_mean{feature=\"feature_1\"}") == doctest::Approx(5.2));
+    CHECK(metric_value(after, "feature_drift_window_rows{model_version=\"v1\"}") == 5);
+    CHECK(metric_value(after, "feature_training_mean{feature=\"feature_1\",model_version=\"v1\"}") > 0);
+    CHECK(metric_value(after, "feature_mean{feature=\"feature_1\",model_version=\"v1\"}") == doctest::Approx(5.2));
     CHECK(after.find("model_info{name=\"ChurnPredictionModel\"") != std::string::npos);
     CHECK(metric_value(after, "process_resident_memory_bytes") > 1e6);
     test::TempDir io;
@@ -348,7 +348,7 @@ TEST_SUITE("integration/serve") {
     for (int i = 0; i < 15; ++i) post(c, "/predict", drifted);
     std::string text = c.Get("/metrics")->body;
     CHECK(text.find("feature_drift_psi{") == std::string::npos);  // 15 requests: no PSI, no alert
-    CHECK(metric_value(text, "feature_drift_window_rows") == 15);
+    CHECK(metric_value(text, "feature_drift_window_rows{model_version=\"v1\"}") == 15);
     // 400 requests like the training data (the course's generator: uniform on [0, 10)), then
     // 200 shifted ones: the window holds only the shifted requests.
     for (int i = 0; i < 400; ++i) {
@@ -357,12 +357,12 @@ TEST_SUITE("integration/serve") {
       post(c, "/predict", row + "]}");
     }
     text = c.Get("/metrics")->body;
-    CHECK(metric_value(text, "feature_drift_psi{feature=\"feature_3\"}") < 0.2);
+    CHECK(metric_value(text, "feature_drift_psi{feature=\"feature_3\",model_version=\"v1\"}") < 0.2);
     for (int i = 0; i < 200; ++i) post(c, "/predict", drifted);
     text = c.Get("/metrics")->body;
-    CHECK(metric_value(text, "feature_drift_psi{feature=\"feature_3\"}") > 0.2);
-    CHECK(metric_value(text, "ai_feature_mean{feature=\"feature_3\"}") == doctest::Approx(9.9));
-    CHECK(metric_value(text, "feature_drift_window_rows") <= 200);
+    CHECK(metric_value(text, "feature_drift_psi{feature=\"feature_3\",model_version=\"v1\"}") > 0.2);
+    CHECK(metric_value(text, "ai_feature_mean{feature=\"feature_3\",model_version=\"v1\"}") == doctest::Approx(9.9));
+    CHECK(metric_value(text, "feature_drift_window_rows{model_version=\"v1\"}") <= 200);
   }
 
   TEST_CASE("canary: its share of traffic within tolerance, sticky per request key, named in every answer") {
@@ -393,6 +393,12 @@ TEST_SUITE("integration/serve") {
     const std::string metrics = c.Get("/metrics")->body;
     CHECK(metric_value(metrics, "model_loaded{model_version=\"v2\"}") == 1);
     CHECK(metric_value(metrics, "prediction_requests_total{endpoint=\"/predict\",model_version=\"v2\",status=\"200\"}") >= canary);
+    // Drift per version: each counts the rows it answered (its own window and baseline).
+    const double v1_rows = metric_value(metrics, "feature_drift_window_rows{model_version=\"v1\"}");
+    const double v2_rows = metric_value(metrics, "feature_drift_window_rows{model_version=\"v2\"}");
+    CHECK(v2_rows > 0);
+    CHECK(v1_rows > v2_rows);
+    CHECK(metric_value(metrics, "feature_training_mean{feature=\"feature_1\",model_version=\"v2\"}") > 0);
   }
 
   TEST_CASE("reload under concurrent load: zero failed requests, the new version takes over") {
