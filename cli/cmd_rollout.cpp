@@ -105,10 +105,7 @@ void print_rollout(const registry::Rollout& r, const std::string& verb) {
 int status(const RolloutOptions& opt, Context& ctx, registry::RegistryStore& store) {
   const auto rollouts = store.list_rollouts(opt.name);
   if (rollouts.empty()) {
-    if (!store.find_model(opt.name)) {
-      throw Error(ErrorCode::not_found, fmt::format("no registered model named '{}'", opt.name),
-                  "run `mlops models list` to see the registered models");
-    }
+    store.list_versions(opt.name);  // Error{not_found} when there is no such model
     if (ctx.json) {
       print_json({{"name", opt.name}, {"rollout", nullptr}, {"decisions", nlohmann::json::array()}});
     } else {

@@ -118,10 +118,7 @@ Rollout RegistryStore::start_rollout(const std::string& name, std::int64_t candi
   std::int64_t id = 0;
   {
     sqlite::Transaction tx(*db_);
-    if (!find_model(name)) {
-      throw Error(ErrorCode::not_found, fmt::format("no registered model named '{}'", name),
-                  "run `mlops models list` to see the registered models");
-    }
+    list_versions(name);  // Error{not_found} naming what to run when there is no such model
     get_version(name, candidate);
     auto stable = find_by_alias(name, "production");
     if (!stable) stable = find_latest_in_stage(name, Stage::production);

@@ -75,18 +75,11 @@ TEST_SUITE("integration/drift") {
     const std::string html = test::read_text(dir.file("drift.html"));
     CHECK(html.find("<b>odd</b>") == std::string::npos);
     CHECK(html.find("&lt;b&gt;odd&lt;/b&gt;&amp;.csv") != std::string::npos);
-    std::filesystem::create_directories("artifacts");
-    const std::string screenshot = std::filesystem::absolute("artifacts/drift.png").string();
-    std::filesystem::remove(screenshot);
-    const int pid = test::spawn_program(
-        "/usr/bin/node",
-        {std::string(MLOPS_SOURCE_DIR) + "/tests/monitoring/drift_page.mjs", std::string(MLOPS_SOURCE_DIR) + "/.tools",
-         dir.file("drift.html"), "10", screenshot},
-        test::environment(), dir.path(), dir.file("node.out"), dir.file("node.err"));
-    const int code = test::wait_exit_code(pid);
-    INFO(test::read_text(dir.file("node.out")));
-    INFO(test::read_text(dir.file("node.err")));
-    CHECK(code == 0);
+    std::string screenshot;
+    const auto browser = test::run_page_check("drift_page.mjs", {dir.file("drift.html"), "10"}, dir.path(), "drift.png", screenshot);
+    INFO(browser.out);
+    INFO(browser.err);
+    CHECK(browser.exit_code == 0);
     CHECK(std::filesystem::file_size(screenshot) > 10000);
   }
 

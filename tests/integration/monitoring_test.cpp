@@ -353,18 +353,12 @@ TEST_SUITE("integration/monitoring") {
     test::ServerProcess server(home, {"--canary-uri", "models:/ChurnPredictionModel/2", "--canary-weight", "0.5", "--crm", crm});
 
     // The screenshot is kept as a test artifact: build/tests/artifacts/dashboard.png.
-    std::filesystem::create_directories("artifacts");
-    const std::string screenshot = std::filesystem::absolute("artifacts/dashboard.png").string();
-    std::filesystem::remove(screenshot);
-    const int pid = test::spawn_program(
-        "/usr/bin/node",
-        {std::string(MLOPS_SOURCE_DIR) + "/tests/monitoring/dashboard_page.mjs", std::string(MLOPS_SOURCE_DIR) + "/.tools",
-         "http://127.0.0.1:" + std::to_string(server.port()), screenshot},
-        test::environment(), dir.path(), dir.file("node.out"), dir.file("node.err"));
-    const int code = test::wait_exit_code(pid);
-    INFO(test::read_text(dir.file("node.out")));
-    INFO(test::read_text(dir.file("node.err")));
-    CHECK(code == 0);
+    std::string screenshot;
+    const auto page = test::run_page_check("dashboard_page.mjs", {"http://127.0.0.1:" + std::to_string(server.port())},
+                                           dir.path(), "dashboard.png", screenshot);
+    INFO(page.out);
+    INFO(page.err);
+    CHECK(page.exit_code == 0);
     CHECK(std::filesystem::file_size(screenshot) > 10000);
   }
 }

@@ -177,4 +177,21 @@ std::string read_text(const std::string& path) {
 
 std::string test_data(const std::string& name) { return std::string(MLOPS_TEST_DATA) + "/" + name; }
 
+CliResult run_page_check(const std::string& script, const std::vector<std::string>& args, const std::string& dir,
+                         const std::string& screenshot_name, std::string& screenshot) {
+  std::filesystem::create_directories("artifacts");
+  screenshot = std::filesystem::absolute("artifacts/" + screenshot_name).string();
+  std::filesystem::remove(screenshot);
+  std::vector<std::string> full = {std::string(MLOPS_SOURCE_DIR) + "/tests/monitoring/" + script,
+                                   std::string(MLOPS_SOURCE_DIR) + "/.tools"};
+  full.insert(full.end(), args.begin(), args.end());
+  full.push_back(screenshot);
+  const std::string out = dir + "/" + script + ".out", err = dir + "/" + script + ".err";
+  CliResult r;
+  r.exit_code = wait_exit_code(spawn_program("/usr/bin/node", full, environment(), dir, out, err));
+  r.out = read_text(out);
+  r.err = read_text(err);
+  return r;
+}
+
 }  // namespace mlops::test

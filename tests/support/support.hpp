@@ -60,6 +60,13 @@ int wait_exit_code(int pid);
 // the test) when it throws nothing.
 ErrorCode error_code_of(const std::function<void()>& action);
 
+// Runs a headless-Chromium page check, tests/monitoring/SCRIPT (node, with playwright-core
+// from .tools), with `args` after the tools folder, in `dir`; its stdout and stderr in the
+// result. The screenshot it takes goes to artifacts/NAME (build/tests/artifacts), made
+// fresh: `screenshot` is set to its absolute path.
+CliResult run_page_check(const std::string& script, const std::vector<std::string>& args, const std::string& dir,
+                         const std::string& screenshot_name, std::string& screenshot);
+
 std::string read_text(const std::string& path);
 std::string test_data(const std::string& name);  // tests/data/<name>
 
