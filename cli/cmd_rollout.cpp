@@ -86,15 +86,15 @@ nlohmann::json to_json(const registry::Rollout& r) {
 std::string steps_text(const registry::Rollout& r) {
   std::string out;
   for (std::size_t i = 0; i < r.plan.steps.size(); ++i) {
-    const std::string step = fmt::format("{:g}%", r.plan.steps[i] * 100);
+    const std::string step = registry::share_text(r.plan.steps[i]);
     out += (i ? " → " : "") + (i == r.step && registry::is_active(r.state) ? "[" + step + "]" : step);
   }
   return out;
 }
 
 void print_rollout(const registry::Rollout& r, const std::string& verb) {
-  print(fmt::format("{}rollout {} of {}: version {} → {} is {}, candidate at {:g}%\n", verb, r.id, r.name,
-                    r.stable_version, r.candidate_version, registry::to_string(r.state), r.weight() * 100));
+  print(fmt::format("{}rollout {} of {}: version {} → {} is {}, candidate at {}\n", verb, r.id, r.name,
+                    r.stable_version, r.candidate_version, registry::to_string(r.state), registry::share_text(r.weight())));
   print(fmt::format("  steps     {} (at least {:g} s each, {} candidate requests)\n", steps_text(r),
                     r.plan.interval_seconds, r.plan.min_requests));
   print(fmt::format("  limits    error ratio ≤ {:g}%, p95 ≤ {:g} ms, feature PSI ≤ {:g}\n", r.plan.max_error_ratio * 100,

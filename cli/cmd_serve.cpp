@@ -1,6 +1,8 @@
 // cli: `mlops serve` — the prediction service.
 #include <fmt/format.h>
 
+#include <sstream>
+
 
 #include "cli/command.hpp"
 #include "cli/mlflow_support.hpp"
@@ -57,11 +59,8 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   o.crm_api_key = s.crm_api_key();
   o.policy_path = opt.policy.value_or(s.get("SEGMENT_POLICY"));
   o.rollback_alerts.clear();
-  const std::string alerts = opt.rollback_alerts.value_or(s.get("MLOPS_ROLLBACK_ALERTS"));
-  for (std::string_view rest = alerts; !rest.empty();) {
-    const std::size_t comma = rest.find(',');
-    std::string name(rest.substr(0, comma));
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  std::istringstream alerts(opt.rollback_alerts.value_or(s.get("MLOPS_ROLLBACK_ALERTS")));
+  for (std::string name; std::getline(alerts, name, ',');) {
     name.erase(0, name.find_first_not_of(' '));
     name.erase(name.find_last_not_of(' ') + 1);
     if (!name.empty()) o.rollback_alerts.push_back(name);

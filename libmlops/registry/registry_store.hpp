@@ -247,6 +247,7 @@ class RegistryStore {
                         const Change& change);
   void set_alias_locked(const std::string& name, const std::string& alias, std::int64_t version, const Change& change);
   Rollout active_rollout_locked(const std::string& name);  // Error{not_found} without one
+  Rollout set_rollout_running(const std::string& name, bool running, const Change& change);  // pause, resume
   void finish_rollout_locked(const Rollout& r, RolloutState to, const RolloutDecision& decision, const Change& change);
 
   std::unique_ptr<sqlite::Database> db_;

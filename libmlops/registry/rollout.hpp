@@ -27,6 +27,7 @@ void check_plan(const RolloutPlan& plan);
 enum class RolloutState { running, paused, promoted, rolled_back, aborted };
 std::string_view to_string(RolloutState state);
 std::optional<RolloutState> parse_rollout_state(std::string_view text);
+std::string share_text(double share);  // 0.25 -> "25%"
 inline bool is_active(RolloutState s) { return s == RolloutState::running || s == RolloutState::paused; }
 
 struct Rollout {

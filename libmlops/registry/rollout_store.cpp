@@ -67,9 +67,9 @@ Rollout read_rollout(const Statement& s) {
   return r;
 }
 
-std::string percent(double share) { return fmt::format("{:g}%", share * 100); }
-
 }  // namespace
+
+std::string share_text(double share) { return fmt::format("{:g}%", share * 100); }
 
 void check_plan(const RolloutPlan& p) {
   const auto bad = [](const std::string& what, const std::string& hint) { return Error(ErrorCode::invalid_input, what, hint); };
@@ -79,7 +79,7 @@ void check_plan(const RolloutPlan& p) {
   double previous = 0;
   for (double s : p.steps) {
     if (!(s > previous && s <= 1)) {
-      throw bad(fmt::format("rollout steps must rise within (0, 100]%: {} after {}", percent(s), percent(previous)),
+      throw bad(fmt::format("rollout steps must rise within (0, 100]%: {} after {}", share_text(s), share_text(previous)),
                 "e.g. --steps 10,25,50,100");
     }
     previous = s;
@@ -115,7 +115,6 @@ std::optional<RolloutState> parse_rollout_state(std::string_view text) {
 Rollout RegistryStore::start_rollout(const std::string& name, std::int64_t candidate, const RolloutPlan& plan,
                                      const Change& change) {
   check_plan(plan);
-  std::int64_t id = 0;
   {
     sqlite::Transaction tx(*db_);
     list_versions(name);  // Error{not_found} naming what to run when there is no such model
@@ -142,16 +141,12 @@ Rollout RegistryStore::start_rollout(const std::string& name, std::int64_t candi
                 " reason) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6)");
     s.bind(1, name).bind(2, stable->version).bind(3, candidate).bind(4, plan_json(plan).dump()).bind(5, now);
     s.bind(6, change.reason.empty() ? "started" : change.reason).step();
-    id = db_->last_insert_rowid();
     set_alias_locked(name, "candidate", candidate, change);
-    detail::append_audit(*db_, {name, candidate, "rollout_start", std::to_string(stable->version), percent(plan.steps[0]), ""},
+    detail::append_audit(*db_, {name, candidate, "rollout_start", std::to_string(stable->version), share_text(plan.steps[0]), ""},
                          change);
     tx.commit();
   }
-  Statement s(*db_, fmt::format("SELECT {} FROM rollouts WHERE id = ?1", kColumns));
-  s.bind(1, id);
-  s.step();
-  return read_rollout(s);
+  return *latest_rollout(name);
 }
 
 std::optional<Rollout> RegistryStore::latest_rollout(const std::string& name) {
@@ -195,7 +190,7 @@ void RegistryStore::finish_rollout_locked(const Rollout& r, RolloutState to, con
   s.bind(5, decision.figures.empty() ? "{}" : decision.figures).step();
   detail::append_audit(*db_,
                        {r.name, r.candidate_version, fmt::format("rollout_{}", to_string(to)),
-                        percent(r.plan.steps[r.step]), to == RolloutState::promoted ? "100%" : "0%", decision.figures},
+                        share_text(r.plan.steps[r.step]), to == RolloutState::promoted ? "100%" : "0%", decision.figures},
                        Change{change.user, decision.reason});
 }
 
@@ -211,8 +206,8 @@ Rollout RegistryStore::advance_rollout(const std::string& name, const RolloutDec
       s.bind(1, r.id).bind(2, static_cast<std::int64_t>(r.step + 1)).bind(3, now_ms()).bind(4, decision.reason);
       s.bind(5, decision.figures.empty() ? "{}" : decision.figures).step();
       detail::append_audit(*db_,
-                           {name, r.candidate_version, "rollout_step", percent(r.plan.steps[r.step]),
-                            percent(r.plan.steps[r.step + 1]), decision.figures},
+                           {name, r.candidate_version, "rollout_step", share_text(r.plan.steps[r.step]),
+                            share_text(r.plan.steps[r.step + 1]), decision.figures},
                            Change{change.user, decision.reason});
     } else {
       finish_rollout_locked(r, RolloutState::promoted, decision, change);
@@ -249,27 +244,27 @@ Rollout RegistryStore::promote_rollout(const std::string& name, const Change& ch
 }
 
 Rollout RegistryStore::pause_rollout(const std::string& name, const Change& change) {
-  {
-    sqlite::Transaction tx(*db_);
-    const Rollout r = active_rollout_locked(name);
-    if (r.state == RolloutState::paused) return r;
-    Statement s(*db_, "UPDATE rollouts SET state = 'paused', updated_at = ?2, reason = ?3 WHERE id = ?1");
-    s.bind(1, r.id).bind(2, now_ms()).bind(3, change.reason.empty() ? "paused by hand" : change.reason).step();
-    detail::append_audit(*db_, {name, r.candidate_version, "rollout_paused", "running", "paused", ""}, change);
-    tx.commit();
-  }
-  return *latest_rollout(name);
+  return set_rollout_running(name, false, change);
 }
 
 Rollout RegistryStore::resume_rollout(const std::string& name, const Change& change) {
+  return set_rollout_running(name, true, change);
+}
+
+Rollout RegistryStore::set_rollout_running(const std::string& name, bool running, const Change& change) {
+  const RolloutState to = running ? RolloutState::running : RolloutState::paused;
   {
     sqlite::Transaction tx(*db_);
     const Rollout r = active_rollout_locked(name);
-    if (r.state == RolloutState::running) return r;
-    // The step's clock starts again: its analysis window is the traffic after the pause.
-    Statement s(*db_, "UPDATE rollouts SET state = 'running', step_started_at = ?2, updated_at = ?2, reason = ?3 WHERE id = ?1");
-    s.bind(1, r.id).bind(2, now_ms()).bind(3, change.reason.empty() ? "resumed by hand" : change.reason).step();
-    detail::append_audit(*db_, {name, r.candidate_version, "rollout_resumed", "paused", "running", ""}, change);
+    if (r.state == to) return r;
+    // Resumed, the step's clock starts again: its analysis window is the traffic after the pause.
+    const std::int64_t now = now_ms();
+    Statement s(*db_, "UPDATE rollouts SET state = ?2, step_started_at = ?3, updated_at = ?4, reason = ?5 WHERE id = ?1");
+    s.bind(1, r.id).bind(2, to_string(to)).bind(3, running ? now : r.step_started_at).bind(4, now);
+    s.bind(5, !change.reason.empty() ? change.reason : running ? "resumed by hand" : "paused by hand").step();
+    detail::append_audit(*db_, {name, r.candidate_version, running ? "rollout_resumed" : "rollout_paused",
+                                std::string(to_string(r.state)), std::string(to_string(to)), ""},
+                         change);
     tx.commit();
   }
   return *latest_rollout(name);

@@ -21,8 +21,6 @@ observability::AnalysisThresholds thresholds(const registry::RolloutPlan& p) {
   return {p.max_error_ratio, p.max_p95_seconds, p.max_psi, p.min_requests};
 }
 
-std::string percent(double share) { return fmt::format("{:g}%", share * 100); }
-
 const registry::Change kServeChange{"mlops serve", ""};
 
 }  // namespace
@@ -43,11 +41,13 @@ void ServiceState::follow_rollout() {
   if (!std::filesystem::exists(options.db_path, ec)) return;
   std::lock_guard lock(rollout_mutex);
   try {
-    if (!rollout_store) rollout_store = std::make_unique<registry::RegistryStore>(options.db_path);
-    if (const auto r = rollout_store->latest_rollout(primary_model->name)) apply_rollout(*r, *primary_model);
+    if (!rollout_reader) {
+      rollout_reader = std::make_unique<registry::RegistryStore>(options.db_path, registry::RegistryStore::Mode::read_only);
+    }
+    if (const auto r = rollout_reader->latest_rollout(primary_model->name)) apply_rollout(*r, *primary_model);
     follow_error.clear();
   } catch (const Error& e) {
-    rollout_store.reset();  // opened again at the next poll
+    rollout_reader.reset();  // opened again at the next poll
     if (follow_error != e.what()) {
       logging::event(logging::Level::error, "cannot follow the rollout", {{"model", primary_model->name}, {"error", e.what()}});
     }
@@ -64,11 +64,12 @@ void ServiceState::apply_rollout(const registry::Rollout& r, const LoadedModel& 
     if (followed || registry::is_active(r.state)) {
       logging::event(logging::Level::info, "rollout followed",
                      {{"model", r.name}, {"rollout", std::to_string(r.id)}, {"state", std::string(to_string(r.state))},
-                      {"candidate_version", std::to_string(r.candidate_version)}, {"weight", percent(r.weight())},
+                      {"candidate_version", std::to_string(r.candidate_version)}, {"weight", registry::share_text(r.weight())},
                       {"reason", r.reason}});
     }
   }
   followed = r;
+  publish_rollout_status();
   if (registry::is_active(r.state)) {
     const auto candidate = canary.get();
     if (!candidate || candidate->name != r.name || candidate->registry_version != r.candidate_version) {
@@ -114,27 +115,29 @@ void ServiceState::analyse_step(const registry::Rollout& r, const LoadedModel& p
   }
   const observability::Verdict verdict = observability::analyse(stable_figures, candidate_figures, thresholds(r.plan));
   last_analysis = verdict.detail;
+  publish_rollout_status();
   const registry::RolloutDecision decision{r.step, fmt::format("{}: {}", verdict.reason, verdict.detail), verdict.figures.dump()};
   if (verdict.outcome == observability::Verdict::Outcome::breach) {
     canary_weight.store(0);  // here at once; the other replicas at their next poll
-    const registry::Rollout after = rollout_store->end_rollout(r.name, registry::RolloutState::rolled_back, decision, false, kServeChange);
+    const registry::Rollout after =
+        registry::RegistryStore(options.db_path).end_rollout(r.name, registry::RolloutState::rolled_back, decision, false, kServeChange);
     if (after.state == registry::RolloutState::rolled_back && after.id == r.id) {
       metrics.record_rollout_decision("rollback", verdict.reason);
       logging::event(logging::Level::error, "rollout rolled back",
                      {{"model", r.name}, {"rollout", std::to_string(r.id)}, {"candidate_version", std::to_string(r.candidate_version)},
-                      {"step", percent(r.weight())}, {"reason", verdict.reason}, {"detail", verdict.detail}});
+                      {"step", registry::share_text(r.weight())}, {"reason", verdict.reason}, {"detail", verdict.detail}});
     }
     return apply_rollout(after, primary_model);
   }
   const double elapsed = static_cast<double>(now_ms() - r.step_started_at) / 1000.0;
   if (verdict.outcome != observability::Verdict::Outcome::healthy || elapsed < r.plan.interval_seconds) return;
-  const registry::Rollout after = rollout_store->advance_rollout(r.name, decision, kServeChange);
+  const registry::Rollout after = registry::RegistryStore(options.db_path).advance_rollout(r.name, decision, kServeChange);
   if (after.id == r.id && (after.step != r.step || after.state != r.state)) {
     const bool promoted = after.state == registry::RolloutState::promoted;
     metrics.record_rollout_decision(promoted ? "promote" : "step", "healthy");
     logging::event(logging::Level::info, promoted ? "rollout promoted" : "rollout step passed",
                    {{"model", r.name}, {"rollout", std::to_string(r.id)}, {"candidate_version", std::to_string(r.candidate_version)},
-                    {"from", percent(r.weight())}, {"to", promoted ? "100% (promoted)" : percent(after.weight())},
+                    {"from", registry::share_text(r.weight())}, {"to", promoted ? "100% (promoted)" : registry::share_text(after.weight())},
                     {"detail", verdict.detail}});
   }
   apply_rollout(after, primary_model);
@@ -146,31 +149,36 @@ std::optional<registry::Rollout> ServiceState::roll_back_now(const std::string& 
   if (followed && followed->name == model_name && registry::is_active(followed->state)) canary_weight.store(0);
   std::error_code ec;
   if (!std::filesystem::exists(options.db_path, ec)) return std::nullopt;
-  if (!rollout_store) rollout_store = std::make_unique<registry::RegistryStore>(options.db_path);
-  const auto r = rollout_store->latest_rollout(model_name);
+  registry::RegistryStore store(options.db_path);
+  const auto r = store.latest_rollout(model_name);
   if (!r || !registry::is_active(r->state)) return std::nullopt;
   const registry::Rollout after =
-      rollout_store->end_rollout(model_name, registry::RolloutState::rolled_back, {r->step, reason, figures}, true, kServeChange);
+      store.end_rollout(model_name, registry::RolloutState::rolled_back, {r->step, reason, figures}, true, kServeChange);
   if (const auto primary_model = primary.get(); primary_model && primary_model->name == model_name) {
     apply_rollout(after, *primary_model);
   }
   return after;
 }
 
-nlohmann::json ServiceState::rollout_health() {
-  std::lock_guard lock(rollout_mutex);
-  if (!followed) return nullptr;
+void ServiceState::publish_rollout_status() {
   const registry::Rollout& r = *followed;
-  return {{"id", r.id},
-          {"model", r.name},
-          {"state", to_string(r.state)},
-          {"stable_version", r.stable_version},
-          {"candidate_version", r.candidate_version},
-          {"step", r.step + 1},
-          {"steps", r.plan.steps.size()},
-          {"weight", r.weight()},
-          {"reason", r.reason},
-          {"analysis", last_analysis}};
+  nlohmann::json status = {{"id", r.id},
+                           {"model", r.name},
+                           {"state", to_string(r.state)},
+                           {"stable_version", r.stable_version},
+                           {"candidate_version", r.candidate_version},
+                           {"step", r.step + 1},
+                           {"steps", r.plan.steps.size()},
+                           {"weight", r.weight()},
+                           {"reason", r.reason},
+                           {"analysis", last_analysis}};
+  std::lock_guard lock(status_mutex);
+  rollout_status = std::move(status);
+}
+
+nlohmann::json ServiceState::rollout_health() {
+  std::lock_guard lock(status_mutex);
+  return rollout_status;
 }
 
 }  // namespace mlops::serving::detail

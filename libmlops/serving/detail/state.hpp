@@ -64,20 +64,23 @@ struct ServiceState {
                                                  const std::string& figures);
   // One prediction answer, for the analysis of the followed rollout.
   void record_outcome(const LoadedModel& model, int status, double seconds);
-  nlohmann::json rollout_health();  // for /health
+  nlohmann::json rollout_health();  // for /health (a copy, under status_mutex)
 
   std::atomic<bool> rollout_active{false};           // a rollout's candidate is served
   observability::TrafficWindow stable_traffic;        // this step's answers, per side
   observability::TrafficWindow candidate_traffic;
   std::mutex rollout_mutex;  // guards the rest; the poller and the alert route take it
-  std::unique_ptr<registry::RegistryStore> rollout_store;
+  // Read-only, for the poll: a decision opens the registry for writing only then, so that a
+  // replica never does the registry's housekeeping (marking abandoned runs) on its own.
+  std::unique_ptr<registry::RegistryStore> rollout_reader;
   std::optional<registry::Rollout> followed;  // as last read from the registry
-  std::string last_analysis;  // the verdict's detail, for /health and the status line
+  std::string last_analysis;  // the verdict's detail
   std::string follow_error;   // the last failure to read or write the registry (logged once)
-
+  nlohmann::json rollout_status;  // for /health, under status_mutex: the probe never waits for the poller
  private:
   void apply_rollout(const registry::Rollout& r, const LoadedModel& primary_model);
   void analyse_step(const registry::Rollout& r, const LoadedModel& primary_model);
+  void publish_rollout_status();
 };
 
 // Prediction routes: /predict, /invocations, /v2 infer and metadata, /crm_segment_update.

@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "libmlops/registry/registry_store.hpp"
 #include "tests/support/support.hpp"
@@ -96,15 +98,20 @@ TEST_SUITE("unit/registry/rollouts") {
   TEST_CASE("one active rollout per model; pause keeps the weight, resume restarts the step's clock; abort and promote") {
     RegistryStore store(":memory:");
     seed(store);
-    store.start_rollout("churn", 2, plan({0.1, 1}));
+    const Rollout started = store.start_rollout("churn", 2, plan({0.1, 1}));
     CHECK(test::error_code_of([&] { store.start_rollout("churn", 3, plan({1})); }) == ErrorCode::conflict);
     const Rollout paused = store.pause_rollout("churn");
+    CHECK(paused.step_started_at == started.step_started_at);  // pausing keeps the step's clock
+    CHECK(store.pause_rollout("churn").updated_at == paused.updated_at);  // twice: nothing more
     CHECK(paused.state == RolloutState::paused);
     CHECK(paused.weight() == doctest::Approx(0.1));
     CHECK(store.advance_rollout("churn", {0, "healthy", "{}"}).step == 0);  // no decisions while paused
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // so that "restarted" shows in ms timestamps
     const Rollout resumed = store.resume_rollout("churn");
     CHECK(resumed.state == RolloutState::running);
-    CHECK(resumed.step_started_at >= paused.step_started_at);
+    CHECK(resumed.step_started_at > started.step_started_at);  // resuming restarts it, at its own moment
+    CHECK(resumed.step_started_at == resumed.updated_at);
+    CHECK(store.history("churn").back().action == "rollout_resumed");
     CHECK(store.end_rollout("churn", RolloutState::aborted, {0, "by hand", "{}"}, true).state == RolloutState::aborted);
     CHECK(store.find_by_alias("churn", "production")->version == 1);
     store.start_rollout("churn", 3, plan({0.1, 0.5, 1}));
