@@ -97,10 +97,12 @@ service_pid=""
 health_pid=""
 cleanup() {
   set +e
+  # One at a time (podman's rm stops at a name that is already gone), and before compose
+  # down: the locked-down container sits on the compose network.
+  for container in "$project-k8s" "$name"; do "$engine" rm -f "$container" >/dev/null 2>&1; done
   if [ -f "$work/repo/.env" ]; then
     (cd "$work/repo" && timeout 120 docker-compose down -v --remove-orphans >/dev/null 2>&1)
   fi
-  "$engine" rm -f "$name" "$project-k8s" >/dev/null 2>&1
   "$engine" volume rm -f "$volume" >/dev/null 2>&1
   [ -n "$health_pid" ] && kill "$health_pid" 2>/dev/null
   [ -n "$service_pid" ] && kill "$service_pid" 2>/dev/null

@@ -36,7 +36,11 @@ ServerProcess::ServerProcess(const std::string& home, const std::vector<std::str
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  throw std::runtime_error("the server did not become ready in 10 s: " + log());
+  const std::string so_far = log();
+  ::kill(pid_, SIGKILL);  // the destructor does not run for a constructor that throws
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  throw std::runtime_error("the server did not become ready in 10 s: " + so_far);
 }
 
 ServerProcess::~ServerProcess() {

@@ -41,13 +41,11 @@ void ServiceState::follow_rollout() {
   if (!std::filesystem::exists(options.db_path, ec)) return;
   std::lock_guard lock(rollout_mutex);
   try {
-    if (!rollout_reader) {
-      rollout_reader = std::make_unique<registry::RegistryStore>(options.db_path, registry::RegistryStore::Mode::read_only);
-    }
-    if (const auto r = rollout_reader->latest_rollout(primary_model->name)) apply_rollout(*r, *primary_model);
+    if (!rollout_store) rollout_store = std::make_unique<registry::RegistryStore>(options.db_path);
+    if (const auto r = rollout_store->latest_rollout(primary_model->name)) apply_rollout(*r, *primary_model);
     follow_error.clear();
   } catch (const Error& e) {
-    rollout_reader.reset();  // opened again at the next poll
+    rollout_store.reset();  // opened again at the next poll
     if (follow_error != e.what()) {
       logging::event(logging::Level::error, "cannot follow the rollout", {{"model", primary_model->name}, {"error", e.what()}});
     }
@@ -120,7 +118,7 @@ void ServiceState::analyse_step(const registry::Rollout& r, const LoadedModel& p
   if (verdict.outcome == observability::Verdict::Outcome::breach) {
     canary_weight.store(0);  // here at once; the other replicas at their next poll
     const registry::Rollout after =
-        registry::RegistryStore(options.db_path).end_rollout(r.name, registry::RolloutState::rolled_back, decision, false, kServeChange);
+        rollout_store->end_rollout(r.name, registry::RolloutState::rolled_back, decision, false, kServeChange);
     if (after.state == registry::RolloutState::rolled_back && after.id == r.id) {
       metrics.record_rollout_decision("rollback", verdict.reason);
       logging::event(logging::Level::error, "rollout rolled back",
@@ -131,7 +129,7 @@ void ServiceState::analyse_step(const registry::Rollout& r, const LoadedModel& p
   }
   const double elapsed = static_cast<double>(now_ms() - r.step_started_at) / 1000.0;
   if (verdict.outcome != observability::Verdict::Outcome::healthy || elapsed < r.plan.interval_seconds) return;
-  const registry::Rollout after = registry::RegistryStore(options.db_path).advance_rollout(r.name, decision, kServeChange);
+  const registry::Rollout after = rollout_store->advance_rollout(r.name, decision, kServeChange);
   if (after.id == r.id && (after.step != r.step || after.state != r.state)) {
     const bool promoted = after.state == registry::RolloutState::promoted;
     metrics.record_rollout_decision(promoted ? "promote" : "step", "healthy");
@@ -149,7 +147,8 @@ std::optional<registry::Rollout> ServiceState::roll_back_now(const std::string& 
   if (followed && followed->name == model_name && registry::is_active(followed->state)) canary_weight.store(0);
   std::error_code ec;
   if (!std::filesystem::exists(options.db_path, ec)) return std::nullopt;
-  registry::RegistryStore store(options.db_path);
+  if (!rollout_store) rollout_store = std::make_unique<registry::RegistryStore>(options.db_path);
+  registry::RegistryStore& store = *rollout_store;
   const auto r = store.latest_rollout(model_name);
   if (!r || !registry::is_active(r->state)) return std::nullopt;
   const registry::Rollout after =

@@ -70,9 +70,7 @@ struct ServiceState {
   observability::TrafficWindow stable_traffic;        // this step's answers, per side
   observability::TrafficWindow candidate_traffic;
   std::mutex rollout_mutex;  // guards the rest; the poller and the alert route take it
-  // Read-only, for the poll: a decision opens the registry for writing only then, so that a
-  // replica never does the registry's housekeeping (marking abandoned runs) on its own.
-  std::unique_ptr<registry::RegistryStore> rollout_reader;
+  std::unique_ptr<registry::RegistryStore> rollout_store;  // opened at the first poll that needs it
   std::optional<registry::Rollout> followed;  // as last read from the registry
   std::string last_analysis;  // the verdict's detail
   std::string follow_error;   // the last failure to read or write the registry (logged once)
