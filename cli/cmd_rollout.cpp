@@ -205,16 +205,20 @@ Command add_rollout_command(CLI::App& root, Globals& globals) {
     add_json_flag(sub, globals);
   }
   return {app, [=](Context& ctx) {
-            if (status_cmd->parsed()) {
+            const bool mlflow_set = !mlflow::connection_from(ctx.settings).tracking_uri.empty();
+            if (status_cmd->parsed() && !mlflow_set) {
               const auto reader = registry::open_for_reading(ctx.settings.db_path());
               return status(*opt, ctx, *reader);
             }
+            // Replicas serving from MLflow record their decisions there: take them first.
             registry::RegistryStore store(ctx.settings.db_path());
+            const bool taken = take_mlflow_rollout_decisions(ctx, store, opt->name);
             int code = kExitOk;
+            if (status_cmd->parsed()) code = status(*opt, ctx, store);
             for (const auto& [action, sub] : changes) {
               if (sub->parsed()) code = change(*opt, ctx, store, action);
             }
-            mirror_after_change(ctx);
+            if (taken || !status_cmd->parsed()) mirror_after_change(ctx);
             return code;
           }};
 }

@@ -12,6 +12,7 @@
 #include "libmlops/config/settings.hpp"
 #include "libmlops/core/clock.hpp"
 #include "libmlops/core/fs.hpp"
+#include "libmlops/mlflow/rollout_record.hpp"
 #include "libmlops/model/artifact.hpp"
 
 namespace mlops::mlflow {
@@ -82,6 +83,7 @@ class Mirror {
     }
     if (e.kind == "model_version_created") return create_version(p);
     const std::string name = remote_name(p.at("name"));
+    if (e.kind == "rollout_changed") return send_rollout(p.at("name"), name);
     if (e.kind == "stage_transitioned") {
       const std::string stage = p.at("stage");
       // MLflow answers 500 to archive_existing_versions with a stage that is not active.
@@ -222,6 +224,45 @@ class Mirror {
     return fmt::format("{}/{}", remote_name(local_name), version);
   }
   std::string version_key(const json& p) const { return version_key(p.at("name"), p.at("version").get<std::int64_t>()); }
+
+  // The registry's rollout of the model as it is now (not as it was when the event was
+  // written) — unless a replica serving from MLflow has taken it further, or it is there
+  // already: a replica's decision is never undone, nor its step clock restarted.
+  std::string send_rollout(const std::string& local_name, const std::string& name) {
+    const auto local = store_.latest_rollout(local_name);
+    if (!local) return fmt::format("{} has no rollout", local_name);
+    RolloutRecord record{*local, registry_id_};
+    record.rollout.name = name;
+    for (std::int64_t* version : {&record.rollout.stable_version, &record.rollout.candidate_version}) {
+      const auto number = store_.mirror_id("version", version_key(local_name, *version));
+      if (!number) {
+        throw Error(ErrorCode::not_found, fmt::format("{} version {} is not in MLflow", local_name, *version),
+                    "its model_version_created event was skipped; skip this one too (`mlops mirror skip ID`)");
+      }
+      *version = std::stoll(*number);
+    }
+    std::optional<RolloutRecord> there;
+    try {
+      there = read_rollout_record(client_, name);
+    } catch (const MlflowError&) {
+      throw;
+    } catch (const Error&) {
+      // An unreadable record is replaced by the registry's.
+    }
+    if (there && there->origin == registry_id_ && there->rollout.id == local->id) {
+      const registry::Rollout& r = there->rollout;
+      if (!registry::is_active(r.state) || r.step > local->step) {
+        return fmt::format("{} rollout {}: MLflow has it {} at {} already (a replica decided)", name, local->id,
+                           to_string(r.state), registry::share_text(r.plan.steps[r.step]));
+      }
+      if (r.step == local->step && r.state == local->state && r.step_started_at == local->step_started_at) {
+        return fmt::format("{} rollout {}: MLflow has it already", name, local->id);
+      }
+    }
+    client_.set_registered_model_tag(name, std::string(kRolloutTag), rollout_record_text(record));
+    return fmt::format("{} rollout {} -> {} at {}", name, local->id, to_string(local->state),
+                       registry::share_text(local->plan.steps[local->step]));
+  }
 
   std::string experiment_id(const std::string& name) {
     if (auto id = store_.mirror_id("experiment", name)) return *id;

@@ -23,6 +23,10 @@ struct RolloutPlan {
 // Throws Error{invalid_input} naming the field: steps empty, not rising, outside (0, 1] or
 // not ending at 1; a negative interval or threshold; min_requests < 1.
 void check_plan(const RolloutPlan& plan);
+// The plan as the registry stores it (JSON), and back: parse_plan throws Error{invalid_input}
+// naming what is missing or wrong (check_plan included).
+std::string plan_text(const RolloutPlan& plan);
+RolloutPlan parse_plan(std::string_view text);
 
 enum class RolloutState { running, paused, promoted, rolled_back, aborted };
 std::string_view to_string(RolloutState state);
@@ -54,6 +58,7 @@ struct RolloutDecision {
   std::size_t step = 0;
   std::string reason;
   std::string figures;  // JSON
+  std::int64_t at = 0;  // ms since the epoch; 0 = now (a decision taken from MLflow keeps its time)
 };
 
 }  // namespace mlops::registry

@@ -22,28 +22,10 @@ constexpr std::string_view kColumns =
     "id, name, stable_version, candidate_version, plan, step, state, started_at, step_started_at, updated_at, reason, "
     "figures";
 
-json plan_json(const RolloutPlan& p) {
-  return {{"steps", p.steps},
-          {"interval_seconds", p.interval_seconds},
-          {"max_error_ratio", p.max_error_ratio},
-          {"max_p95_seconds", p.max_p95_seconds},
-          {"max_psi", p.max_psi},
-          {"min_requests", p.min_requests}};
-}
-
 RolloutPlan plan_from(const std::string& text, std::int64_t id) {
   try {
-    const json j = json::parse(text);
-    RolloutPlan p;
-    p.steps = j.at("steps").get<std::vector<double>>();
-    p.interval_seconds = j.at("interval_seconds").get<double>();
-    p.max_error_ratio = j.at("max_error_ratio").get<double>();
-    p.max_p95_seconds = j.at("max_p95_seconds").get<double>();
-    p.max_psi = j.at("max_psi").get<double>();
-    p.min_requests = j.at("min_requests").get<std::int64_t>();
-    check_plan(p);
-    return p;
-  } catch (const std::exception& e) {
+    return parse_plan(text);
+  } catch (const Error& e) {
     throw Error(ErrorCode::corrupt, fmt::format("rollout {} has an unreadable plan: {}", id, e.what()),
                 "abort it (mlops rollout abort NAME) and start a new one");
   }
@@ -68,6 +50,33 @@ Rollout read_rollout(const Statement& s) {
 }
 
 }  // namespace
+
+std::string plan_text(const RolloutPlan& p) {
+  return json{{"steps", p.steps},
+              {"interval_seconds", p.interval_seconds},
+              {"max_error_ratio", p.max_error_ratio},
+              {"max_p95_seconds", p.max_p95_seconds},
+              {"max_psi", p.max_psi},
+              {"min_requests", p.min_requests}}
+      .dump();
+}
+
+RolloutPlan parse_plan(std::string_view text) {
+  RolloutPlan p;
+  try {
+    const json j = json::parse(text);
+    p.steps = j.at("steps").get<std::vector<double>>();
+    p.interval_seconds = j.at("interval_seconds").get<double>();
+    p.max_error_ratio = j.at("max_error_ratio").get<double>();
+    p.max_p95_seconds = j.at("max_p95_seconds").get<double>();
+    p.max_psi = j.at("max_psi").get<double>();
+    p.min_requests = j.at("min_requests").get<std::int64_t>();
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::invalid_input, fmt::format("not a rollout plan: {}", e.what()), "");
+  }
+  check_plan(p);
+  return p;
+}
 
 std::string share_text(double share) { return fmt::format("{:g}%", share * 100); }
 
@@ -139,11 +148,12 @@ Rollout RegistryStore::start_rollout(const std::string& name, std::int64_t candi
     Statement s(*db_,
                 "INSERT INTO rollouts(name, stable_version, candidate_version, plan, started_at, step_started_at, updated_at,"
                 " reason) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6)");
-    s.bind(1, name).bind(2, stable->version).bind(3, candidate).bind(4, plan_json(plan).dump()).bind(5, now);
+    s.bind(1, name).bind(2, stable->version).bind(3, candidate).bind(4, plan_text(plan)).bind(5, now);
     s.bind(6, change.reason.empty() ? "started" : change.reason).step();
     set_alias_locked(name, "candidate", candidate, change);
     detail::append_audit(*db_, {name, candidate, "rollout_start", std::to_string(stable->version), share_text(plan.steps[0]), ""},
                          change);
+    detail::append_outbox(*db_, "rollout_changed", {{"name", name}});
     tx.commit();
   }
   return *latest_rollout(name);
@@ -175,7 +185,7 @@ Rollout RegistryStore::active_rollout_locked(const std::string& name) {
 
 void RegistryStore::finish_rollout_locked(const Rollout& r, RolloutState to, const RolloutDecision& decision,
                                           const Change& change) {
-  const std::int64_t now = now_ms();
+  const std::int64_t now = decision.at ? decision.at : now_ms();
   if (to == RolloutState::promoted) set_stage_locked(r.name, r.candidate_version, Stage::production, true, change);
   Statement alias(*db_, "SELECT 1 FROM aliases WHERE name = ?1 AND alias = 'candidate' AND version = ?2");
   alias.bind(1, r.name).bind(2, r.candidate_version);
@@ -192,6 +202,7 @@ void RegistryStore::finish_rollout_locked(const Rollout& r, RolloutState to, con
                        {r.name, r.candidate_version, fmt::format("rollout_{}", to_string(to)),
                         share_text(r.plan.steps[r.step]), to == RolloutState::promoted ? "100%" : "0%", decision.figures},
                        Change{change.user, decision.reason});
+  detail::append_outbox(*db_, "rollout_changed", {{"name", r.name}});
 }
 
 Rollout RegistryStore::advance_rollout(const std::string& name, const RolloutDecision& decision, const Change& change) {
@@ -203,12 +214,13 @@ Rollout RegistryStore::advance_rollout(const std::string& name, const RolloutDec
       Statement s(*db_,
                   "UPDATE rollouts SET step = ?2, step_started_at = ?3, updated_at = ?3, reason = ?4, figures = ?5"
                   " WHERE id = ?1");
-      s.bind(1, r.id).bind(2, static_cast<std::int64_t>(r.step + 1)).bind(3, now_ms()).bind(4, decision.reason);
+      s.bind(1, r.id).bind(2, static_cast<std::int64_t>(r.step + 1)).bind(3, decision.at ? decision.at : now_ms()).bind(4, decision.reason);
       s.bind(5, decision.figures.empty() ? "{}" : decision.figures).step();
       detail::append_audit(*db_,
                            {name, r.candidate_version, "rollout_step", share_text(r.plan.steps[r.step]),
                             share_text(r.plan.steps[r.step + 1]), decision.figures},
                            Change{change.user, decision.reason});
+      detail::append_outbox(*db_, "rollout_changed", {{"name", name}});
     } else {
       finish_rollout_locked(r, RolloutState::promoted, decision, change);
     }
@@ -265,6 +277,7 @@ Rollout RegistryStore::set_rollout_running(const std::string& name, bool running
     detail::append_audit(*db_, {name, r.candidate_version, running ? "rollout_resumed" : "rollout_paused",
                                 std::string(to_string(r.state)), std::string(to_string(to)), ""},
                          change);
+    detail::append_outbox(*db_, "rollout_changed", {{"name", name}});
     tx.commit();
   }
   return *latest_rollout(name);

@@ -105,7 +105,7 @@ json handle_alerts(ServiceState& state, const http::Request& req) {
     answer["reason"] = "no firing alert that rolls back (MLOPS_ROLLBACK_ALERTS)";
     return answer;
   }
-  if (model.empty() || state.options.db_path.empty()) {
+  if (model.empty()) {
     answer["reason"] = "no model is served and none named (?model=NAME)";
     return answer;
   }

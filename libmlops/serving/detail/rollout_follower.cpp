@@ -1,8 +1,9 @@
 // serving (internal): following the primary model's rollout. Every replica reads the
-// rollout from the registry each poll, serves its candidate at the step's weight and
-// analyses its own traffic of the step; a decision (the next step, promotion, rollback) is
-// a registry transaction conditional on the step it judged, so two replicas deciding at
-// once act once, and every replica applies it at its next poll.
+// rollout each poll — from the local registry, or from MLflow's record of it when the
+// primary is served from MLflow — serves its candidate at the step's weight and analyses
+// its own traffic of the step; a decision (the next step, promotion, rollback) is written
+// conditional on the step it judged (a registry transaction; in MLflow, read again just
+// before writing), and every replica applies it at its next poll.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/log.hpp"
 #include "libmlops/mlflow/remote_model.hpp"
+#include "libmlops/mlflow/rollout_record.hpp"
 #include "libmlops/serving/detail/state.hpp"
 
 namespace mlops::serving::detail {
@@ -23,7 +25,62 @@ observability::AnalysisThresholds thresholds(const registry::RolloutPlan& p) {
 
 const registry::Change kServeChange{"mlops serve", ""};
 
+class RegistrySource final : public RolloutSource {
+ public:
+  explicit RegistrySource(const std::string& db_path) : store_(db_path) {}
+  std::optional<registry::Rollout> latest(const std::string& name) override { return store_.latest_rollout(name); }
+  registry::Rollout advance(const std::string& name, const registry::RolloutDecision& d) override {
+    return store_.advance_rollout(name, d, kServeChange);
+  }
+  registry::Rollout roll_back(const std::string& name, const registry::RolloutDecision& d, bool any_step) override {
+    return store_.end_rollout(name, registry::RolloutState::rolled_back, d, any_step, kServeChange);
+  }
+  std::string candidate_uri(const registry::Rollout& r) const override {
+    return fmt::format("models:/{}/{}", r.name, r.candidate_version);
+  }
+  std::string_view where() const override { return "registry"; }
+
+ private:
+  registry::RegistryStore store_;
+};
+
+class MlflowSource final : public RolloutSource {
+ public:
+  explicit MlflowSource(const mlflow::Connection& connection) : client_(connection) {}
+  std::optional<registry::Rollout> latest(const std::string& name) override {
+    const auto record = mlflow::read_rollout_record(client_, name);
+    return record ? std::optional(record->rollout) : std::nullopt;
+  }
+  registry::Rollout advance(const std::string& name, const registry::RolloutDecision& d) override {
+    return mlflow::advance_mlflow_rollout(client_, name, d);
+  }
+  registry::Rollout roll_back(const std::string& name, const registry::RolloutDecision& d, bool any_step) override {
+    return mlflow::roll_back_mlflow_rollout(client_, name, d, any_step);
+  }
+  std::string candidate_uri(const registry::Rollout& r) const override {
+    return fmt::format("mlflow:models:/{}/{}", r.name, r.candidate_version);
+  }
+  std::string_view where() const override { return "mlflow"; }
+
+ private:
+  mlflow::Client client_;
+};
+
 }  // namespace
+
+RolloutSource* ServiceState::rollout_source_for(const LoadedModel& model) {
+  // A fixed canary (--canary-uri) is not a rollout's to move, nor is a model from a file.
+  if (!options.canary_uri.empty() || model.registry_version == 0) return nullptr;
+  if (mlflow::is_mlflow_uri(model.uri)) {
+    if (options.mlflow.tracking_uri.empty()) return nullptr;
+    if (!rollout_source || rollout_source->where() != "mlflow") rollout_source = std::make_unique<MlflowSource>(options.mlflow);
+    return rollout_source.get();
+  }
+  std::error_code ec;
+  if (options.db_path.empty() || !std::filesystem::exists(options.db_path, ec)) return nullptr;
+  if (!rollout_source || rollout_source->where() != "registry") rollout_source = std::make_unique<RegistrySource>(options.db_path);
+  return rollout_source.get();
+}
 
 void ServiceState::record_outcome(const LoadedModel& model, int status, double seconds) {
   if (!rollout_active.load(std::memory_order_relaxed)) return;
@@ -32,20 +89,16 @@ void ServiceState::record_outcome(const LoadedModel& model, int status, double s
 }
 
 void ServiceState::follow_rollout() {
-  // Rollouts move the local registry's versions; a fixed canary (--canary-uri) or a model
-  // from MLflow or a file is not the registry's to move.
-  if (!options.canary_uri.empty() || options.db_path.empty()) return;
   const auto primary_model = primary.get();
-  if (!primary_model || primary_model->registry_version == 0 || mlflow::is_mlflow_uri(primary_model->uri)) return;
-  std::error_code ec;
-  if (!std::filesystem::exists(options.db_path, ec)) return;
+  if (!primary_model) return;
   std::lock_guard lock(rollout_mutex);
   try {
-    if (!rollout_store) rollout_store = std::make_unique<registry::RegistryStore>(options.db_path);
-    if (const auto r = rollout_store->latest_rollout(primary_model->name)) apply_rollout(*r, *primary_model);
+    RolloutSource* source = rollout_source_for(*primary_model);
+    if (!source) return;
+    if (const auto r = source->latest(primary_model->name)) apply_rollout(*r, *primary_model);
     follow_error.clear();
   } catch (const Error& e) {
-    rollout_store.reset();  // opened again at the next poll
+    rollout_source.reset();  // opened again at the next poll
     if (follow_error != e.what()) {
       logging::event(logging::Level::error, "cannot follow the rollout", {{"model", primary_model->name}, {"error", e.what()}});
     }
@@ -72,7 +125,7 @@ void ServiceState::apply_rollout(const registry::Rollout& r, const LoadedModel& 
     const auto candidate = canary.get();
     if (!candidate || candidate->name != r.name || candidate->registry_version != r.candidate_version) {
       const ModelSources sources{options.db_path, options.mlflow, options.mlflow_cache_dir};
-      canary.set(load_serving_model(fmt::format("models:/{}/{}", r.name, r.candidate_version), sources, options.drift_window));
+      canary.set(load_serving_model(rollout_source->candidate_uri(r), sources, options.drift_window));
       candidate_traffic.reset();
       publish_models();
     }
@@ -117,8 +170,7 @@ void ServiceState::analyse_step(const registry::Rollout& r, const LoadedModel& p
   const registry::RolloutDecision decision{r.step, fmt::format("{}: {}", verdict.reason, verdict.detail), verdict.figures.dump()};
   if (verdict.outcome == observability::Verdict::Outcome::breach) {
     canary_weight.store(0);  // here at once; the other replicas at their next poll
-    const registry::Rollout after =
-        rollout_store->end_rollout(r.name, registry::RolloutState::rolled_back, decision, false, kServeChange);
+    const registry::Rollout after = rollout_source->roll_back(r.name, decision, false);
     if (after.state == registry::RolloutState::rolled_back && after.id == r.id) {
       metrics.record_rollout_decision("rollback", verdict.reason);
       logging::event(logging::Level::error, "rollout rolled back",
@@ -129,7 +181,7 @@ void ServiceState::analyse_step(const registry::Rollout& r, const LoadedModel& p
   }
   const double elapsed = static_cast<double>(now_ms() - r.step_started_at) / 1000.0;
   if (verdict.outcome != observability::Verdict::Outcome::healthy || elapsed < r.plan.interval_seconds) return;
-  const registry::Rollout after = rollout_store->advance_rollout(r.name, decision, kServeChange);
+  const registry::Rollout after = rollout_source->advance(r.name, decision);
   if (after.id == r.id && (after.step != r.step || after.state != r.state)) {
     const bool promoted = after.state == registry::RolloutState::promoted;
     metrics.record_rollout_decision(promoted ? "promote" : "step", "healthy");
@@ -145,17 +197,21 @@ std::optional<registry::Rollout> ServiceState::roll_back_now(const std::string& 
                                                              const std::string& figures) {
   std::lock_guard lock(rollout_mutex);
   if (followed && followed->name == model_name && registry::is_active(followed->state)) canary_weight.store(0);
+  // The served model's rollout is where it is followed from; another model's, in the registry.
+  const auto primary_model = primary.get();
+  const bool served = primary_model && primary_model->name == model_name;
+  RolloutSource* source = served ? rollout_source_for(*primary_model) : nullptr;
+  std::unique_ptr<RolloutSource> other;
   std::error_code ec;
-  if (!std::filesystem::exists(options.db_path, ec)) return std::nullopt;
-  if (!rollout_store) rollout_store = std::make_unique<registry::RegistryStore>(options.db_path);
-  registry::RegistryStore& store = *rollout_store;
-  const auto r = store.latest_rollout(model_name);
-  if (!r || !registry::is_active(r->state)) return std::nullopt;
-  const registry::Rollout after =
-      store.end_rollout(model_name, registry::RolloutState::rolled_back, {r->step, reason, figures}, true, kServeChange);
-  if (const auto primary_model = primary.get(); primary_model && primary_model->name == model_name) {
-    apply_rollout(after, *primary_model);
+  if (!served && !options.db_path.empty() && std::filesystem::exists(options.db_path, ec)) {
+    other = std::make_unique<RegistrySource>(options.db_path);
+    source = other.get();
   }
+  if (!source) return std::nullopt;
+  const auto r = source->latest(model_name);
+  if (!r || !registry::is_active(r->state)) return std::nullopt;
+  const registry::Rollout after = source->roll_back(model_name, {r->step, reason, figures}, true);
+  if (served) apply_rollout(after, *primary_model);
   return after;
 }
 

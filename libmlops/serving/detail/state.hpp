@@ -26,6 +26,19 @@ struct ReloadStatus {
   std::string message;  // what happened, or the error that kept the old model
 };
 
+// Where a followed rollout lives: the local registry, or MLflow for a primary served from
+// MLflow (mlflow/rollout_record.hpp). Decisions have RegistryStore's meaning: acted on only
+// while the rollout is still at the step judged.
+class RolloutSource {
+ public:
+  virtual ~RolloutSource() = default;
+  virtual std::optional<registry::Rollout> latest(const std::string& name) = 0;
+  virtual registry::Rollout advance(const std::string& name, const registry::RolloutDecision& decision) = 0;
+  virtual registry::Rollout roll_back(const std::string& name, const registry::RolloutDecision& decision, bool any_step) = 0;
+  virtual std::string candidate_uri(const registry::Rollout& r) const = 0;
+  virtual std::string_view where() const = 0;  // "registry" or "mlflow"
+};
+
 struct ServiceState {
   explicit ServiceState(ServerOptions o)
       : options(std::move(o)),
@@ -55,7 +68,8 @@ struct ServiceState {
   void publish_mirror_backlog();
 
   // Rollouts (detail/rollout_follower.cpp). The poller calls follow_rollout every tick:
-  // it reads the primary model's rollout from the registry, serves its candidate at the
+  // it reads the primary model's rollout (from the registry, or from MLflow when the primary
+  // comes from there), serves its candidate at the
   // step's weight, analyses this replica's traffic of the step and records the decision.
   void follow_rollout();
   // Ends the model's active rollout now (an alert fired): weight 0 here at once, then the
@@ -70,12 +84,14 @@ struct ServiceState {
   observability::TrafficWindow stable_traffic;        // this step's answers, per side
   observability::TrafficWindow candidate_traffic;
   std::mutex rollout_mutex;  // guards the rest; the poller and the alert route take it
-  std::unique_ptr<registry::RegistryStore> rollout_store;  // opened at the first poll that needs it
+  std::unique_ptr<RolloutSource> rollout_source;  // opened at the first poll that needs it
   std::optional<registry::Rollout> followed;  // as last read from the registry
   std::string last_analysis;  // the verdict's detail
   std::string follow_error;   // the last failure to read or write the registry (logged once)
   nlohmann::json rollout_status;  // for /health, under status_mutex: the probe never waits for the poller
  private:
+  // The source of `model`'s rollout (kept across polls), nullptr when it has none to follow.
+  RolloutSource* rollout_source_for(const LoadedModel& model);
   void apply_rollout(const registry::Rollout& r, const LoadedModel& primary_model);
   void analyse_step(const registry::Rollout& r, const LoadedModel& primary_model);
   void publish_rollout_status();
