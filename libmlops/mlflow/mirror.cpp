@@ -145,6 +145,10 @@ class Mirror {
     }
     for (const registry::RegisteredModel& model : store_.list_models()) {
       const std::string name = remote_name(model.name);
+      if (const std::string ahead = replica_decision(model.name, name); !ahead.empty()) {
+        differ(ahead, false);  // repairing would undo what a replica decided
+        continue;
+      }
       std::map<std::int64_t, std::string> numbers;  // local version -> MLflow's
       for (const registry::ModelVersion& local : store_.list_versions(model.name)) {
         const std::string key = version_key(model.name, local.version);
@@ -224,6 +228,24 @@ class Mirror {
     return fmt::format("{}/{}", remote_name(local_name), version);
   }
   std::string version_key(const json& p) const { return version_key(p.at("name"), p.at("version").get<std::int64_t>()); }
+
+  // What a replica serving from MLflow decided about the model's active rollout that the
+  // registry does not know yet; "" when nothing (or MLflow's record is unreadable or absent).
+  std::string replica_decision(const std::string& local_name, const std::string& name) {
+    const auto local = store_.latest_rollout(local_name);
+    if (!local || !registry::is_active(local->state)) return "";
+    std::optional<RolloutRecord> there;
+    try {
+      there = read_rollout_record(client_, name);
+    } catch (const Error&) {
+      return "";
+    }
+    if (!there || !record_is_ahead(*there, *local, registry_id_)) return "";
+    return fmt::format("{}'s rollout {} is {} at {} in MLflow (a replica decided); `mlops rollout status {}` takes it "
+                       "into the registry",
+                       local_name, local->id, to_string(there->rollout.state),
+                       registry::share_text(there->rollout.plan.steps[there->rollout.step]), local_name);
+  }
 
   // The registry's rollout of the model as it is now (not as it was when the event was
   // written) — unless a replica serving from MLflow has taken it further, or it is there

@@ -219,6 +219,7 @@ for key in API CRM MLFLOW PROMETHEUS PUSHGATEWAY ALERTMANAGER GRAFANA; do
   ports+=("$port")
   sed -i "s/^${key}_HOST_PORT=.*/${key}_HOST_PORT=$port/" .env
 done
+sed -i "s/^MLOPS_RELOAD_INTERVAL=.*/MLOPS_RELOAD_INTERVAL=2/" .env  # the rollout below, in seconds not minutes
 echo "COMPOSE_PROJECT_NAME=$project" >>.env
 read -r api_port crm_port mlflow_port prometheus_port _ alertmanager_port _ <<<"${ports[*]}"
 services=(trainer mlops-api crm mlflow prometheus pushgateway alertmanager)
@@ -255,6 +256,31 @@ curl -fsS "http://127.0.0.1:$prometheus_port/api/v1/alertmanagers" | grep -q 'al
 curl -fsS "http://127.0.0.1:$alertmanager_port/-/ready" >/dev/null || fail "Alertmanager is not ready"
 echo "stack up in ${healthy_seconds}s: trainer registered and mirrored, mlops-api serves MLflow's production" \
      "model, the CRM holds its segment ($decision), Prometheus has every target up and sends to Alertmanager"
+
+# 3b. A rollout started in the trainer's registry, carried out by mlops-api from MLflow's record
+say "rollout: version 2 trained and rolled out from the trainer's registry; mlops-api follows MLflow and promotes it"
+in_trainer() { docker-compose run --rm -T trainer "$@" 2>>"$work/run.log"; }
+in_trainer train --n-samples 1000 --c-param 0.1 --seed 7 --register >/dev/null || fail "train version 2 in the trainer"
+in_trainer rollout start ChurnPredictionModel --to 2 --steps 100 --interval 1s --min-requests 100 >/dev/null \
+  || fail "rollout start in the trainer"
+"$mlops" crm --crm "sqlite:$work/traffic.db" init --customers 400 >/dev/null
+"$mlops" crm --crm "sqlite:$work/traffic.db" export "$work/customers.csv" >/dev/null
+production_is_2() {
+  mlflow_get "registered-models/alias?name=ChurnPredictionModel&alias=production" \
+    | /usr/bin/python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["model_version"]["version"] != "2")'
+}
+deadline=$(( $(date +%s) + 120 ))
+until production_is_2; do
+  [ "$(date +%s)" -lt "$deadline" ] || { api /health >&2 || true; fail "mlops-api did not promote version 2 within 120s"; }
+  "$mlops" -q gate --url "http://127.0.0.1:$api_port" --data "$work/customers.csv" --requests 150 --concurrency 2 \
+    --p95 10s >/dev/null 2>&1 || true
+done
+serves_2() { api /health | /usr/bin/python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["registry_version"] != 2)'; }
+wait_for 30 "mlops-api serving version 2" serves_2
+in_trainer rollout status ChurnPredictionModel --json \
+  | /usr/bin/python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["rollout"]["state"] != "promoted")' \
+  || fail "the trainer's registry did not take the promotion from MLflow"
+echo "rollout promoted by mlops-api through MLflow's record; the trainer's registry took the decision"
 
 # 4. The Kubernetes Deployment's security context, on the compose network
 say "read-only root, no capabilities, no-new-privileges, /data on a tmpfs, the ConfigMap's environment"

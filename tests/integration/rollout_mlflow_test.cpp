@@ -192,6 +192,15 @@ TEST_SUITE("integration/rollout_mlflow") {
       }
       CHECK(unexpected == 0);
       CHECK(after > 50);
+      // The figure of bench/README.md: from the decision to the last request any replica
+      // sent to the candidate.
+      const std::int64_t decided = record["updated_at"];
+      std::int64_t last_candidate = decided;
+      for (const Answer& a : load.answers()) {
+        if (a.version == "v3" || a.error == "injected_fault") last_candidate = std::max(last_candidate, a.sent_ms);
+      }
+      fmt::print(stderr, "rollout figure [MLflow, error_ratio]: rollback in effect on both replicas {} ms after the decision "
+                 "(reload interval {:.0f} ms)\n", last_candidate - decided, kReloadInterval * 1000);
       CHECK_MESSAGE(candidate_after == 0, fmt::format("{} answers after the rollback were not v1", candidate_after));
       const json model = mlflow_model(mlflow);
       CHECK(model["aliases"]["production"] == "1");
@@ -200,6 +209,7 @@ TEST_SUITE("integration/rollout_mlflow") {
       int rollbacks = 0;
       for (int i = 0; i < 2; ++i) {
         CHECK(replicas.health(i)["rollout"]["state"] == "rolled_back");
+        CHECK(replicas.health(i)["rollout"]["source"] == "mlflow");
         CHECK(replicas.health(i)["canary"].is_null());
         const std::string m = replicas.metrics(i);
         CHECK(contains(m, "rollout_state{model=\"ChurnPredictionModel\",state=\"rolled_back\"} 1"));

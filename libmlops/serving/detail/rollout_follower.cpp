@@ -226,7 +226,8 @@ void ServiceState::publish_rollout_status() {
                            {"steps", r.plan.steps.size()},
                            {"weight", r.weight()},
                            {"reason", r.reason},
-                           {"analysis", last_analysis}};
+                           {"analysis", last_analysis},
+                           {"source", rollout_source ? std::string(rollout_source->where()) : ""}};
   std::lock_guard lock(status_mutex);
   rollout_status = std::move(status);
 }

@@ -166,6 +166,12 @@ TEST_SUITE("unit/mlflow/rollout_record") {
     CHECK_FALSE(model.aliases.count("candidate"));
     CHECK(m.client.get_version("churn", "2").current_stage == "Production");
     CHECK(m.client.get_version("churn", "1").current_stage == "Archived");
+    // `mirror verify --repair` reports it and leaves it: repairing would undo the promotion.
+    const mlflow::VerifyReport verified = mlflow::verify(m.store, m.client, {}, true);
+    REQUIRE(verified.differences.size() == 1);
+    CHECK(verified.differences[0].find("a replica decided") != std::string::npos);
+    CHECK(verified.repaired == 0);
+    CHECK(m.client.get_registered_model("churn").aliases.at("production") == "2");
     // The registry takes both decisions, the last with its reason and figures.
     const auto taken = mlflow::take_rollout_decisions(m.store, m.client, "churn", "churn");
     CHECK(taken == std::vector<std::string>{"step 50% -> 100%", "promoted: healthy: b"});
@@ -178,6 +184,7 @@ TEST_SUITE("unit/mlflow/rollout_record") {
     CHECK(m.remote().state == RolloutState::promoted);
     CHECK(m.client.get_registered_model("churn").aliases.at("production") == "2");
     CHECK(mlflow::take_rollout_decisions(m.store, m.client, "churn", "churn").empty());
+    CHECK(mlflow::verify(m.store, m.client, {}, false).differences.empty());
   }
 
   TEST_CASE("the mirror never undoes a replica's rollback, and the registry takes it") {
