@@ -247,7 +247,12 @@ TEST_SUITE("integration/rollout_mlflow") {
     const std::vector<std::string> garbage = {
         "not json", "[1,2]", "{}", with("step", 7), with("step", -1), with("state", "exploded"),
         with("candidate_version", 0), with("candidate_version", "2"), with("plan", {{"steps", {0.5}}}),
-        with("plan", "x"), with("reason", std::string(4500, 'x')), with("candidate_version", 999),
+        with("plan", "x"), with("reason", std::string(4500, 'x')), [&] {  // well-formed, of a version MLflow does not have, with a forged log line in its reason
+          json j = valid;
+          j["candidate_version"] = 999;
+          j["reason"] = "x\nFORGED level=error msg=\"model deleted\"";
+          return j.dump();
+        }(),
         std::string(4000, '[')};
     for (const std::string& value : garbage) {
       const auto a = mlflow.call("POST", "registered-models/set-tag", {{"name", kModel}, {"key", "mlops.rollout"}, {"value", value}});
@@ -274,6 +279,8 @@ TEST_SUITE("integration/rollout_mlflow") {
       const std::string log = replicas.servers[i]->log();
       CHECK_MESSAGE(contains(log, "not a rollout record"), log.substr(0, 2000));
       CHECK_FALSE(contains(log, std::string(100, 'x')));  // a forged field is never logged whole
+      CHECK(contains(log, "FORGED"));                      // logged, escaped:
+      CHECK_FALSE(contains(log, "\nFORGED"));              // it never starts a line of its own
     }
     // A well-formed record of a version MLflow does not have is an error to log, not a crash.
     CHECK(replicas.servers[0]->log().find("cannot follow the rollout") != std::string::npos);
