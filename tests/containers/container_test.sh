@@ -86,6 +86,7 @@ command -v "$engine" >/dev/null 2>&1 || fail "$engine is not installed"
 if [ "$mode" = full ]; then
   mlops="${MLOPS:-$root/build/cli/mlops}"
   [ -x "$mlops" ] || fail "no $mlops: make build first (or MLOPS=PATH)"
+  mlops=$(realpath "$mlops")  # the compose part runs from a copy of the repository
   command -v docker-compose >/dev/null 2>&1 || fail "docker-compose is not installed (make deps installs it)"
 fi
 

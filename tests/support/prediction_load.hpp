@@ -1,6 +1,7 @@
-// Test helper: clients on every replica of a service, each /predict with its own request
-// key (so a canary split is by weight), rows like the training data (uniform 0..10) or
-// shifted (uniform 8..10); every answer kept with its time, status and version.
+// Test helper: clients on every replica of a service (threads_per_replica each), each
+// /predict with its own request key (so a canary split is by weight), rows like the
+// training data (uniform 0..10) or shifted (uniform 8..10); every answer kept with its
+// time, status and version.
 #pragma once
 #include <fmt/format.h>
 
@@ -25,8 +26,6 @@ struct Answer {
   std::string error;
 };
 
-// Clients on every replica, each request with its own key (so the split is by weight),
-// rows like the training data (uniform 0..10) or shifted (uniform 8..10).
 class Load {
  public:
   Load(const std::vector<int>& ports, int threads_per_replica, bool shifted) {
