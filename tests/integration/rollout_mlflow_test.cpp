@@ -225,6 +225,32 @@ TEST_SUITE("integration/rollout_mlflow") {
       CHECK(again["state"] == "running");
       CHECK(mlflow_record(mlflow)["id"] == again["id"]);
     }
+
+    SUBCASE("an alert from Alertmanager rolls the rollout back in MLflow; the other replica follows") {
+      rollout(project, {"start", kModel, "--to", "2", "--steps", "50,100", "--interval", "1h"});
+      const auto deadline = Clock::now() + std::chrono::seconds(10);
+      while (Clock::now() < deadline && !(replicas.health(0)["canary"].is_object() && replicas.health(1)["canary"].is_object())) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      REQUIRE(replicas.health(1)["rollout"]["source"] == "mlflow");
+      const json payload = {{"version", "4"}, {"status", "firing"},
+                            {"alerts", {{{"status", "firing"}, {"labels", {{"alertname", "PredictionLatencyP95High"}}}}}}};
+      httplib::Client c("127.0.0.1", replicas.servers[0]->port());
+      const auto r = c.Post("/admin/alerts", payload.dump(), "application/json");
+      REQUIRE(r);
+      REQUIRE_MESSAGE(r->status == 200, r->body);
+      CHECK(json::parse(r->body)["acted"] == true);
+      const json record = mlflow_record(mlflow);
+      CHECK(record["state"] == "rolled_back");
+      CHECK(contains(record["reason"], "PredictionLatencyP95High"));
+      CHECK_FALSE(mlflow_model(mlflow)["aliases"].contains("candidate"));
+      std::this_thread::sleep_for(std::chrono::duration<double>(kReloadInterval * 2 + 0.2));
+      for (int i = 0; i < 2; ++i) {
+        CHECK(replicas.health(i)["rollout"]["state"] == "rolled_back");
+        CHECK(replicas.health(i)["canary"].is_null());
+      }
+      CHECK(rollout(project, {"status", kModel})["rollout"]["state"] == "rolled_back");
+    }
   }
 
   TEST_CASE("a garbage rollout record in MLflow never disturbs replicas serving from it") {
