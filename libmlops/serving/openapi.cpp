@@ -210,7 +210,7 @@ json openapi_document() {
       "Alertmanager webhook: a firing rollback alert rolls back the active rollout", "alerts",
       {{"200", reply("What was done: acted, alerts, model, rollout or reason", ref("Status"))},
        {"400", error_reply("Not Alertmanager's webhook payload")}, {"401", error_reply("API key missing or wrong")},
-       {"503", error_reply("The registry cannot be written")}},
+       {"503", error_reply("The registry (or MLflow, for a model served from it) cannot be written")}},
       json_body({{"type", "object"}, {"required", {"alerts"}}, {"properties", {{"alerts", {{"type", "array"}}}}}}));
   paths["/admin/alerts"]["post"]["parameters"] = json::array(
       {{{"name", "model"}, {"in", "query"}, {"required", false}, {"schema", {{"type", "string"}}}}});
