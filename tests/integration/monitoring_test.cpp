@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -337,6 +338,64 @@ TEST_SUITE("integration/monitoring") {
 }
 
 TEST_SUITE("integration/monitoring") {
+  TEST_CASE("FeatureDrift in a real Prometheus: 1,000 shifted rows after 2,000 normal ones go pending; 15 rows never do") {
+    CanaryProject p;
+    const test::TempDir& dir = p.dir;
+    // Default drift settings: a window of the last 1,000 requests, a PSI from 100 on.
+    test::ServerProcess drifting(p.home, {"--crm", p.crm});
+    test::ServerProcess quiet(p.home, {"--crm", p.crm});
+    const std::string a = "127.0.0.1:" + std::to_string(drifting.port());
+    const std::string b = "127.0.0.1:" + std::to_string(quiet.port());
+    dir.write("alerts.yml", test::read_text(std::string(MLOPS_SOURCE_DIR) + "/compose/prometheus/alerts.yml"));
+    dir.write("prometheus.yml", fmt::format("global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [alerts.yml]\n"
+                                            "scrape_configs:\n  - job_name: mlops-api\n"
+                                            "    static_configs: [{{targets: ['{}', '{}']}}]\n", a, b));
+    Prometheus prometheus(free_port());
+    Program server("/usr/bin/prometheus",
+                   {"--config.file=" + dir.file("prometheus.yml"), "--storage.tsdb.path=" + dir.file("tsdb"),
+                    "--web.listen-address=127.0.0.1:" + std::to_string(prometheus.port), "--log.level=warn"},
+                   dir.path());
+    INFO(server.log());
+    REQUIRE(wait_for([&] { return prometheus.scalar("count(up == 1)") == 2; }, std::chrono::seconds(30)));
+    // Rows like the training data (uniform 0..10), or shifted (uniform 8..10).
+    std::mt19937_64 rng(5);
+    const auto send = [&](test::ServerProcess& to, int n, bool shifted) {
+      httplib::Client c("127.0.0.1", to.port());
+      std::uniform_real_distribution<double> value(shifted ? 8.0 : 0.0, 10.0);
+      int answered = 0;
+      for (int i = 0; i < n; ++i) {
+        json row = json::array();
+        for (int f = 0; f < 10; ++f) row.push_back(value(rng));
+        const auto r = c.Post("/predict", json{{"features", row}}.dump(), "application/json");
+        answered += r && r->status == 200;
+      }
+      REQUIRE(answered == n);
+    };
+    const auto rows_seen = [&](const std::string& instance, int n) {
+      return wait_for([&] {
+        return prometheus.scalar(fmt::format("max(feature_drift_window_rows{{instance=\"{}\"}})", instance)) == n;
+      }, std::chrono::seconds(15));
+    };
+    const auto pending = [](const std::string& instance) {
+      return fmt::format(R"(count(ALERTS{{alertname="FeatureDrift", instance="{}", alertstate="pending"}}))", instance);
+    };
+    send(drifting, 2000, false);
+    send(quiet, 15, true);
+    REQUIRE(rows_seen(a, 1000));
+    REQUIRE(rows_seen(b, 15));
+    std::this_thread::sleep_for(std::chrono::seconds(3));  // three more evaluations
+    CHECK(prometheus.scalar(fmt::format("max(feature_drift_psi{{instance=\"{}\"}})", a)) < 0.2);
+    CHECK(prometheus.scalar(R"(count(ALERTS{alertname="FeatureDrift"}))") == -1);
+    // The shift fills the window: the alert goes pending (it fires after its `for`).
+    send(drifting, 1000, true);
+    CHECK(wait_for([&] { return prometheus.scalar(pending(a)) > 0; }, std::chrono::seconds(15)));
+    CHECK(prometheus.scalar(fmt::format("max(feature_drift_psi{{instance=\"{}\"}})", a)) > 0.2);
+    // 15 shifted rows: the window's means show them, but no PSI is reported and no alert.
+    CHECK(prometheus.scalar(fmt::format("max(feature_mean{{instance=\"{}\"}})", b)) > 8);
+    CHECK(prometheus.scalar(fmt::format("count(feature_drift_psi{{instance=\"{}\"}})", b)) == -1);
+    CHECK(prometheus.scalar(pending(b)) == -1);
+  }
+
   TEST_CASE("a Pushgateway that is down does not fail the job: one warning line") {
     test::TempDir dir;
     const auto r = test::run_cli({"train", "--n-samples", "200", "-o", dir.file("m.json")}, dir.file("home"), dir.path(),
