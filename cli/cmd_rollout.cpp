@@ -172,7 +172,10 @@ Command add_rollout_command(CLI::App& root, Globals& globals) {
       "Every `mlops serve` replica whose model is models:/NAME@production (or /Production) follows\n"
       "the rollout from the registry at each check (--reload-interval): it sends the step's share of\n"
       "requests to the candidate (sticky per X-Request-Key), compares candidate and stable on the\n"
-      "step's traffic and then moves to the next step, promotes, or rolls back — on every replica.");
+      "step's traffic and then moves to the next step, promotes, or rolls back — on every replica.\n"
+      "With MLFLOW_TRACKING_URI set, replicas serving mlflow:models:/NAME@production follow it through\n"
+      "MLflow (the model's mlops.rollout tag) and record their decisions there; these commands take\n"
+      "them into the registry first.");
   CLI::App* start = app->add_subcommand("start", "Start rolling out version --to of NAME");
   start->add_option("name", opt->name, "Registered model name")->required();
   start->add_option("--to", opt->to, "The candidate version")->required()->check(CLI::PositiveNumber);
