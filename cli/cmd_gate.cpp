@@ -31,6 +31,9 @@ std::string roll_back(Context& ctx, const std::string& name, const serving::Gate
   registry::RegistryStore store(ctx.settings.db_path());
   const std::string why = fmt::format("gate: {}", fmt::join(report.breaches, "; "));
   const registry::Change change{"mlops gate", reason.empty() ? why : reason};
+  // A replica serving from MLflow may have ended the rollout there (promoted it, say): then
+  // it is Production that moves back, not a rollout that ends.
+  take_mlflow_rollout_decisions(ctx, store, name);
   std::string done;
   if (auto r = store.latest_rollout(name); r && registry::is_active(r->state)) {
     const nlohmann::json figures = {{"requests", report.requests}, {"errors", report.errors}, {"p95_ms", report.p95 * 1000}};

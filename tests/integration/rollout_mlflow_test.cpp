@@ -226,6 +226,29 @@ TEST_SUITE("integration/rollout_mlflow") {
       CHECK(mlflow_record(mlflow)["id"] == again["id"]);
     }
 
+    SUBCASE("after a replica promoted in MLflow, `gate --rollback` moves Production back there too") {
+      {
+        Load load(replicas.ports(), 2, false);
+        rollout(project, {"start", kModel, "--to", "2", "--steps", "100", "--interval", "1s", "--min-requests", "60"});
+        REQUIRE(wait_until_ended(mlflow, 60)["state"] == "promoted");
+      }
+      // Every request malformed: the gate breaches for sure (its error ratio is 100%).
+      const auto gate = project.run({"gate", "--url", "http://127.0.0.1:" + std::to_string(replicas.servers[0]->port()),
+                                     "--requests", "10", "--body", R"({"features":[1]})", "--rollback", kModel});
+      CHECK_MESSAGE(gate.exit_code == 3, gate.err);
+      CHECK_MESSAGE(contains(gate.err, "taken from MLflow (a replica decided): promoted"), gate.err);
+      const std::string said = gate.out + gate.err;
+      CHECK_MESSAGE(contains(said, "Production is version 1 again"), said);
+      CHECK(mlflow_model(mlflow)["aliases"]["production"] == "1");
+      CHECK(mlflow_stage(mlflow, 1) == "Production");
+      const auto deadline = Clock::now() + std::chrono::seconds(10);
+      while (Clock::now() < deadline && !(replicas.health(0)["registry_version"] == 1 && replicas.health(1)["registry_version"] == 1)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      CHECK(replicas.health(0)["registry_version"] == 1);
+      CHECK(replicas.health(1)["registry_version"] == 1);
+    }
+
     SUBCASE("an alert from Alertmanager rolls the rollout back in MLflow; the other replica follows") {
       rollout(project, {"start", kModel, "--to", "2", "--steps", "50,100", "--interval", "1h"});
       const auto deadline = Clock::now() + std::chrono::seconds(10);
