@@ -194,6 +194,9 @@ Command add_models_command(CLI::App& root, Globals& globals) {
               return history(*opt, ctx, *reader);
             }
             registry::RegistryStore store(ctx.settings.db_path());
+            // A rollout that replicas serving from MLflow promoted or rolled back there moved
+            // (or kept) Production: the change starts from where it really is.
+            take_mlflow_rollout_decisions(ctx, store, opt->name);
             const int code = change(*opt, ctx, store, promote->parsed(), rollback->parsed(), alias_set->parsed());
             mirror_after_change(ctx);
             return code;
