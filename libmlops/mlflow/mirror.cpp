@@ -273,9 +273,21 @@ class Mirror {
     }
     if (there && there->origin == registry_id_ && there->rollout.id == local->id) {
       const registry::Rollout& r = there->rollout;
-      if (!registry::is_active(r.state) || r.step > local->step) {
+      if (!registry::is_active(r.state) || (r.step > local->step && r.state == local->state)) {
         return fmt::format("{} rollout {}: MLflow has it {} at {} already (a replica decided)", name, local->id,
                            to_string(r.state), registry::share_text(r.plan.steps[r.step]));
+      }
+      if (r.step > local->step) {
+        // Paused or resumed in the registry a step behind the replicas: that state, at their
+        // step (the registry takes the step once the rollout runs again).
+        RolloutRecord merged = *there;
+        merged.rollout.state = local->state;
+        merged.rollout.reason = local->reason;
+        merged.rollout.updated_at = local->updated_at;
+        if (local->state == registry::RolloutState::running) merged.rollout.step_started_at = local->step_started_at;
+        client_.set_registered_model_tag(name, std::string(kRolloutTag), rollout_record_text(merged));
+        return fmt::format("{} rollout {} -> {} at {} (MLflow's step)", name, local->id, to_string(local->state),
+                           registry::share_text(r.plan.steps[r.step]));
       }
       if (r.step == local->step && r.state == local->state && r.step_started_at == local->step_started_at) {
         return fmt::format("{} rollout {}: MLflow has it already", name, local->id);

@@ -206,6 +206,25 @@ TEST_SUITE("unit/mlflow/rollout_record") {
     CHECK(m.store.history("churn").back().user == "mlops serve (via MLflow)");
   }
 
+  TEST_CASE("paused in the registry a step behind the replicas: paused at their step, then resumed and taken") {
+    Mirrored m({0.25, 0.5, 1});
+    CHECK(mlflow::advance_mlflow_rollout(m.client, "churn", {0, "healthy: a", "{}"}).step == 1);
+    m.store.pause_rollout("churn");  // the registry is still at step 0
+    m.drain();
+    CHECK(m.remote().state == RolloutState::paused);
+    CHECK(m.remote().step == 1);  // the replicas' step is kept
+    CHECK(mlflow::take_rollout_decisions(m.store, m.client, "churn", "churn").empty());
+    // The paused replicas decide nothing; resumed, the step's clock starts again there too.
+    CHECK(mlflow::advance_mlflow_rollout(m.client, "churn", {1, "healthy: b", "{}"}).step == 1);
+    const registry::Rollout resumed = m.store.resume_rollout("churn");
+    m.drain();
+    CHECK(m.remote().state == RolloutState::running);
+    CHECK(m.remote().step == 1);
+    CHECK(m.remote().step_started_at == resumed.step_started_at);
+    CHECK(mlflow::take_rollout_decisions(m.store, m.client, "churn", "churn") == std::vector<std::string>{"step 25% -> 50%"});
+    CHECK(m.store.latest_rollout("churn")->step == 1);
+  }
+
   TEST_CASE("a record of another registry or another rollout is not taken") {
     Mirrored m({0.5, 1});
     mlflow::RolloutRecord other = *mlflow::read_rollout_record(m.client, "churn");
