@@ -6,12 +6,12 @@
 
 #include <algorithm>
 
-#include <sstream>
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/fs.hpp"
+#include "libmlops/core/text.hpp"
 #include "libmlops/rubric/process.hpp"
 #include "libmlops/rubric/report.hpp"
 #include "libmlops/rubric/runner.hpp"
@@ -121,9 +121,8 @@ int run(const EvalOptions& opt, Context& ctx) {
     if (eq == std::string::npos || eq == 0) throw Error(ErrorCode::invalid_input, fmt::format("--var '{}' is not NAME=VALUE", v));
     o.variables[v.substr(0, eq)] = v.substr(eq + 1);
   }
-  std::istringstream only(opt.only);
-  for (std::string id; std::getline(only, id, ',');) {
-    if (!id.empty()) o.only.insert(id);
+  for (std::string& id : split_list(opt.only)) {
+    if (!id.empty()) o.only.insert(std::move(id));
   }
   std::vector<std::string> workspaces = {opt.workspace};
   if (!opt.workspaces.empty()) workspaces = expand_glob(opt.workspaces);

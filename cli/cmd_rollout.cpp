@@ -3,7 +3,6 @@
 // rollout_follower.cpp): traffic at each step's share, analysis, promotion or rollback.
 #include <fmt/format.h>
 
-#include <sstream>
 
 #include "cli/command.hpp"
 #include "cli/mlflow_support.hpp"
@@ -37,8 +36,7 @@ double duration_option(const std::string& flag, const std::string& text) {
 registry::RolloutPlan plan_of(const RolloutOptions& opt) {
   registry::RolloutPlan plan;
   plan.steps.clear();
-  std::stringstream in(opt.steps);
-  for (std::string part; std::getline(in, part, ',');) {
+  for (const std::string& part : split_list(opt.steps)) {
     std::size_t used = 0;
     double percent = -1;
     try {

@@ -1,14 +1,13 @@
 // cli: `mlops serve` — the prediction service.
 #include <fmt/format.h>
 
-#include <sstream>
-
 
 #include "cli/command.hpp"
 #include "cli/mlflow_support.hpp"
 #include "cli/output.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/log.hpp"
+#include "libmlops/core/text.hpp"
 #include "libmlops/mlflow/remote_model.hpp"
 #include "libmlops/registry/model_uri.hpp"
 #include "libmlops/serving/server.hpp"
@@ -59,11 +58,8 @@ int run_serve(const ServeOptions& opt, Context& ctx) {
   o.crm_api_key = s.crm_api_key();
   o.policy_path = opt.policy.value_or(s.get("SEGMENT_POLICY"));
   o.rollback_alerts.clear();
-  std::istringstream alerts(opt.rollback_alerts.value_or(s.get("MLOPS_ROLLBACK_ALERTS")));
-  for (std::string name; std::getline(alerts, name, ',');) {
-    name.erase(0, name.find_first_not_of(' '));
-    name.erase(name.find_last_not_of(' ') + 1);
-    if (!name.empty()) o.rollback_alerts.push_back(name);
+  for (std::string& name : split_list(opt.rollback_alerts.value_or(s.get("MLOPS_ROLLBACK_ALERTS")))) {
+    if (!name.empty()) o.rollback_alerts.push_back(std::move(name));
   }
   if (opt.fault) {
     o.fault = serving::parse_fault_injection(*opt.fault);

@@ -1,5 +1,6 @@
 #include "libmlops/core/text.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -67,6 +68,20 @@ void append_escaped(std::string& out, std::string_view text, bool quote) {
       out += static_cast<char>(c);
     }
     text.remove_prefix(n == 0 ? 1 : n);
+  }
+}
+
+std::vector<std::string> split_list(std::string_view text, char separator) {
+  std::vector<std::string> items;
+  if (text.empty()) return items;
+  for (std::size_t start = 0;;) {
+    const std::size_t end = std::min(text.find(separator, start), text.size());
+    std::string_view item = text.substr(start, end - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    items.emplace_back(item);
+    if (end == text.size()) return items;
+    start = end + 1;
   }
 }
 

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mlops {
 
@@ -18,6 +19,10 @@ std::size_t utf8_sequence_length(std::string_view text);
 // `quote`, a double quote becomes \" too. What a client sends can then never start a new
 // log line or carry raw terminal escapes.
 void append_escaped(std::string& out, std::string_view text, bool quote);
+
+// A comma-separated list as people write it in a flag or a setting: each item trimmed of
+// spaces, empty items kept (so a caller can refuse "10,,50" or skip them).
+std::vector<std::string> split_list(std::string_view text, char separator = ',');
 
 // A duration as people write it on a command line: "200ms", "1.5s", "2m", "1h"; a bare
 // number is seconds. Seconds, or nothing when it is not one (negative, not finite, no

@@ -156,6 +156,17 @@ void check_rolled_back(Home& home, std::vector<std::unique_ptr<ServerProcess>>& 
   CHECK(rollbacks == 1);  // one replica decided; the other followed
 }
 
+// Version 2 made bad by serve's flags (an injected fault) or by shifted client rows, rolled
+// out on two replicas with `threads` clients each: check_rolled_back at the first step.
+void roll_out_bad_candidate(const std::vector<std::string>& serve_flags, int threads, bool shifted, const std::string& steps,
+                            const std::string& reason, const std::string& fault_error) {
+  Home home;
+  auto replicas = start_replicas(home, serve_flags);
+  Load load({replicas[0]->port(), replicas[1]->port()}, threads, shifted);
+  home.rollout({"start", "ChurnPredictionModel", "--to", "2", "--steps", steps, "--interval", "1s", "--min-requests", "100"});
+  check_rolled_back(home, replicas, load, reason, fault_error);
+}
+
 }  // namespace
 
 TEST_SUITE("integration/rollout") {
@@ -207,27 +218,15 @@ TEST_SUITE("integration/rollout") {
   }
 
   TEST_CASE("a candidate failing 10% of requests is rolled back at the first step") {
-    Home home;
-    auto replicas = start_replicas(home, {"--inject-fault", "2:errors=0.1"});
-    Load load({replicas[0]->port(), replicas[1]->port()}, 2, false);
-    home.rollout({"start", "ChurnPredictionModel", "--to", "2", "--steps", "25,100", "--interval", "1s", "--min-requests", "100"});
-    check_rolled_back(home, replicas, load, "error_ratio", "injected_fault");
+    roll_out_bad_candidate({"--inject-fault", "2:errors=0.1"}, 2, false, "25,100", "error_ratio", "injected_fault");
   }
 
   TEST_CASE("a candidate 300 ms slower is rolled back at the first step") {
-    Home home;
-    auto replicas = start_replicas(home, {"--inject-fault", "2:delay=300ms"});
-    Load load({replicas[0]->port(), replicas[1]->port()}, 8, false);
-    home.rollout({"start", "ChurnPredictionModel", "--to", "2", "--steps", "50,100", "--interval", "1s", "--min-requests", "100"});
-    check_rolled_back(home, replicas, load, "p95_latency", "");
+    roll_out_bad_candidate({"--inject-fault", "2:delay=300ms"}, 8, false, "50,100", "p95_latency", "");
   }
 
   TEST_CASE("a candidate fed shifted features is rolled back at the first step") {
-    Home home;
-    auto replicas = start_replicas(home);
-    Load load({replicas[0]->port(), replicas[1]->port()}, 2, true);
-    home.rollout({"start", "ChurnPredictionModel", "--to", "2", "--steps", "25,100", "--interval", "1s", "--min-requests", "100"});
-    check_rolled_back(home, replicas, load, "feature_drift", "");
+    roll_out_bad_candidate({}, 2, true, "25,100", "feature_drift", "");
   }
 
   TEST_CASE("Alertmanager firing -> webhook -> rollback; the webhook refuses strangers and garbage") {
@@ -381,6 +380,7 @@ TEST_SUITE("integration/rollout") {
     for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
              {{"start", "ChurnPredictionModel", "--to", "2", "--steps", "50,20,100"}, "must rise"},
              {{"start", "ChurnPredictionModel", "--to", "2", "--steps", "ten,100"}, "'ten' is not a percentage"},
+             {{"start", "ChurnPredictionModel", "--to", "2", "--steps", "10,,100"}, "'' is not a percentage"},
              {{"start", "ChurnPredictionModel", "--to", "2", "--steps", "50"}, "last rollout step must be 100%"},
              {{"start", "ChurnPredictionModel", "--to", "2", "--interval", "soon"}, "--interval 'soon' is not a duration"},
              {{"start", "ChurnPredictionModel", "--to", "2", "--max-p95", "-5ms"}, "--max-p95 '-5ms' is not a duration"},

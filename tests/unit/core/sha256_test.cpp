@@ -2,6 +2,7 @@
 
 #include "libmlops/core/fs.hpp"
 #include "libmlops/core/sha256.hpp"
+#include "libmlops/core/text.hpp"
 #include "tests/support/support.hpp"
 
 using namespace mlops;
@@ -34,5 +35,28 @@ TEST_SUITE("unit/core/fs") {
   }
   TEST_CASE("read_file of a missing file is not_found") {
     CHECK(test::error_code_of([] { read_file("/nonexistent/file"); }) == ErrorCode::not_found);
+  }
+}
+
+TEST_SUITE("unit/core/text") {
+  TEST_CASE("split_list trims each item and keeps empty ones for the caller to judge") {
+    CHECK(split_list("").empty());
+    CHECK(split_list("a") == std::vector<std::string>{"a"});
+    CHECK(split_list(" FeatureDrift , PredictionErrorRatioHigh") ==
+          std::vector<std::string>{"FeatureDrift", "PredictionErrorRatioHigh"});
+    CHECK(split_list("10,,50,") == std::vector<std::string>{"10", "", "50", ""});
+    CHECK(split_list("a;b", ';') == std::vector<std::string>{"a", "b"});
+  }
+
+  TEST_CASE("parse_duration: units, bare seconds, and what is not a duration") {
+    CHECK(parse_duration("200ms").value() == doctest::Approx(0.2));
+    CHECK(parse_duration("1.5s").value() == doctest::Approx(1.5));
+    CHECK(parse_duration("2m").value() == doctest::Approx(120));
+    CHECK(parse_duration("1h").value() == doctest::Approx(3600));
+    CHECK(parse_duration("60").value() == doctest::Approx(60));
+    for (const char* bad : {"", "-1s", "fast", "5 parsecs", "nan", "1e400s"}) {
+      CAPTURE(bad);
+      CHECK_FALSE(parse_duration(bad));
+    }
   }
 }
