@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "libmlops/core/error.hpp"
+#include "libmlops/observability/drift.hpp"
 
 namespace mlops::model {
 
@@ -53,18 +54,6 @@ double gamma_p(double a, double x) {
     if (std::abs(delta - 1) < 1e-15) break;
   }
   return std::max(0.0, 1 - std::exp(log_front) * h);
-}
-
-constexpr double kFloor = 1e-4;  // as the live monitor: an empty bin stays finite
-
-double psi(const std::vector<double>& reference, const std::vector<double>& current) {
-  double sum = 0;
-  for (std::size_t b = 0; b < reference.size(); ++b) {
-    const double r = std::max(kFloor, reference[b]);
-    const double c = std::max(kFloor, current[b]);
-    sum += (c - r) * std::log(c / r);
-  }
-  return sum;
 }
 
 std::vector<double> bin_fractions(const FeatureBaseline& b, const std::vector<double>& column) {
@@ -178,7 +167,7 @@ DriftReport drift_report(const ModelArtifact& m, const data::FeatureTable& curre
       f.ks_statistic = ks_binned(b.fractions, f.current_fractions);
       f.p_value = ks_p_value(f.ks_statistic, static_cast<double>(now.size()));
     }
-    f.psi = psi(f.reference_fractions, f.current_fractions);
+    f.psi = observability::psi(f.reference_fractions, f.current_fractions);
     f.drifted = f.p_value < options.alpha && f.psi > options.min_psi;
     report.drifted_features += f.drifted;
     report.features.push_back(std::move(f));
@@ -196,16 +185,14 @@ DriftReport drift_report(const ModelArtifact& m, const data::FeatureTable& curre
   }
   if (!p.reference_share.empty()) {
     p.available = true;
-    p.psi = psi(p.reference_share, p.current_share);
+    p.psi = observability::psi(p.reference_share, p.current_share);
     const double n = static_cast<double>(current.rows);
-    std::size_t used = 0;
     for (std::size_t c = 0; c < p.classes.size(); ++c) {
-      const double expected = std::max(kFloor, p.reference_share[c]) * n;
+      const double expected = std::max(1e-4, p.reference_share[c]) * n;  // floored as in psi: a class never seen stays finite
       const double observed = p.current_share[c] * n;
       p.chi_square += (observed - expected) * (observed - expected) / expected;
-      ++used;
     }
-    p.p_value = chi_square_p_value(p.chi_square, static_cast<double>(used) - 1);
+    p.p_value = chi_square_p_value(p.chi_square, static_cast<double>(p.classes.size()) - 1);
     p.drifted = p.p_value < options.alpha && p.psi > options.min_psi;
   }
   return report;

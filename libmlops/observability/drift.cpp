@@ -28,6 +28,17 @@ std::int64_t steady_ms() {
 }
 }  // namespace
 
+double psi(const std::vector<double>& reference, const std::vector<double>& current) {
+  constexpr double kFloor = 1e-4;
+  double sum = 0;
+  for (std::size_t b = 0; b < reference.size() && b < current.size(); ++b) {
+    const double r = std::max(kFloor, reference[b]);
+    const double c = std::max(kFloor, current[b]);
+    sum += (c - r) * std::log(c / r);
+  }
+  return sum;
+}
+
 std::size_t DriftMonitor::bin_of(std::size_t feature, double value) const {
   const FeatureReference& f = features_[feature];
   if (f.bin_edges.size() <= 2) return 0;
@@ -78,12 +89,11 @@ std::vector<FeatureDrift> DriftMonitor::snapshot() const {
     FeatureDrift d{f.name, f.training_mean, 0, 0, rows, rows >= window_.min_rows && rows > 0, f.fractions.size()};
     if (rows > 0) {
       d.live_mean = sums[j] / static_cast<double>(rows);
-      constexpr double kFloor = 1e-4;
-      for (std::size_t b = 0; b < f.fractions.size(); ++b) {
-        const double live = std::max(kFloor, static_cast<double>(counts[j * max_bins_ + b]) / static_cast<double>(rows));
-        const double train = std::max(kFloor, f.fractions[b]);
-        d.psi += (live - train) * std::log(live / train);
+      std::vector<double> live(f.fractions.size());
+      for (std::size_t b = 0; b < live.size(); ++b) {
+        live[b] = static_cast<double>(counts[j * max_bins_ + b]) / static_cast<double>(rows);
       }
+      d.psi = psi(f.fractions, live);
     }
     out.push_back(std::move(d));
   }

@@ -35,13 +35,17 @@ struct FeatureDrift {
   std::size_t bins = 0;     // the training baseline's bins
 };
 
+// Population Stability Index of `current` shares against `reference` shares (bin by bin):
+// sum of (current - reference) * ln(current / reference), each share floored at 1e-4 so an
+// empty bin stays finite. The live monitor's and `mlops drift`'s measure.
+double psi(const std::vector<double>& reference, const std::vector<double>& current);
+
 class DriftMonitor {
  public:
   explicit DriftMonitor(std::vector<FeatureReference> features, DriftWindow window = {});
   // Records one row of raw feature values (size = number of features). Thread-safe.
   void observe(const double* row);
-  // PSI = sum over bins of (live - train) * ln(live / train), shares floored at 1e-4 so an
-  // empty bin stays finite.
+  // Each feature's window against its training shares (psi above).
   std::vector<FeatureDrift> snapshot() const;
   std::size_t features() const { return features_.size(); }
 
