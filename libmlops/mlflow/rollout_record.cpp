@@ -4,7 +4,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "libmlops/core/clock.hpp"
 #include "libmlops/core/error.hpp"
 #include "libmlops/core/text.hpp"
 
@@ -145,7 +144,7 @@ Rollout advance_mlflow_rollout(Client& client, const std::string& name, const re
   RolloutRecord record = read_or_throw(client, name);
   Rollout& r = record.rollout;
   if (r.state != RolloutState::running || r.step != decision.step) return r;  // decided elsewhere
-  const std::int64_t at = decision.at ? decision.at : now_ms();
+  const std::int64_t at = registry::decided_at(decision);
   if (r.step + 1 < r.plan.steps.size()) {
     ++r.step;
     r.step_started_at = at;
@@ -172,7 +171,7 @@ Rollout roll_back_mlflow_rollout(Client& client, const std::string& name, const 
   if (!registry::is_active(r.state)) return r;
   if (!any_step && (r.state != RolloutState::running || r.step != decision.step)) return r;
   r.state = RolloutState::rolled_back;
-  r.updated_at = decision.at ? decision.at : now_ms();
+  r.updated_at = registry::decided_at(decision);
   r.reason = decision.reason;
   r.figures = decision.figures;
   write_record(client, record);  // the record first: the other replicas drop the candidate at their next poll

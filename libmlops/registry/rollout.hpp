@@ -60,5 +60,6 @@ struct RolloutDecision {
   std::string figures;  // JSON
   std::int64_t at = 0;  // ms since the epoch; 0 = now (a decision taken from MLflow keeps its time)
 };
+std::int64_t decided_at(const RolloutDecision& decision);  // decision.at, or now when 0
 
 }  // namespace mlops::registry

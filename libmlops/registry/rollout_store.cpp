@@ -78,6 +78,8 @@ RolloutPlan parse_plan(std::string_view text) {
   return p;
 }
 
+std::int64_t decided_at(const RolloutDecision& decision) { return decision.at ? decision.at : now_ms(); }
+
 std::string share_text(double share) { return fmt::format("{:g}%", share * 100); }
 
 void check_plan(const RolloutPlan& p) {
@@ -185,7 +187,7 @@ Rollout RegistryStore::active_rollout_locked(const std::string& name) {
 
 void RegistryStore::finish_rollout_locked(const Rollout& r, RolloutState to, const RolloutDecision& decision,
                                           const Change& change) {
-  const std::int64_t now = decision.at ? decision.at : now_ms();
+  const std::int64_t now = decided_at(decision);
   if (to == RolloutState::promoted) set_stage_locked(r.name, r.candidate_version, Stage::production, true, change);
   Statement alias(*db_, "SELECT 1 FROM aliases WHERE name = ?1 AND alias = 'candidate' AND version = ?2");
   alias.bind(1, r.name).bind(2, r.candidate_version);
@@ -214,7 +216,7 @@ Rollout RegistryStore::advance_rollout(const std::string& name, const RolloutDec
       Statement s(*db_,
                   "UPDATE rollouts SET step = ?2, step_started_at = ?3, updated_at = ?3, reason = ?4, figures = ?5"
                   " WHERE id = ?1");
-      s.bind(1, r.id).bind(2, static_cast<std::int64_t>(r.step + 1)).bind(3, decision.at ? decision.at : now_ms()).bind(4, decision.reason);
+      s.bind(1, r.id).bind(2, static_cast<std::int64_t>(r.step + 1)).bind(3, decided_at(decision)).bind(4, decision.reason);
       s.bind(5, decision.figures.empty() ? "{}" : decision.figures).step();
       detail::append_audit(*db_,
                            {name, r.candidate_version, "rollout_step", share_text(r.plan.steps[r.step]),
