@@ -61,5 +61,10 @@ struct RolloutDecision {
   std::int64_t at = 0;  // ms since the epoch; 0 = now (a decision taken from MLflow keeps its time)
 };
 std::int64_t decided_at(const RolloutDecision& decision);  // decision.at, or now when 0
+// Whether `after` is this decision's own result (its time and reason), not another
+// replica's that came first: the rollout is then as the decision left it.
+inline bool made_by(const Rollout& after, const RolloutDecision& decision) {
+  return decision.at != 0 && after.updated_at == decision.at && after.reason == decision.reason;
+}
 
 }  // namespace mlops::registry

@@ -215,7 +215,9 @@ TEST_SUITE("integration/rollout_mlflow") {
         CHECK(contains(m, "rollout_state{model=\"ChurnPredictionModel\",state=\"rolled_back\"} 1"));
         rollbacks += contains(m, "rollout_decisions_total{decision=\"rollback\",reason=\"error_ratio\"} 1");
       }
-      CHECK(rollbacks == 1);  // one replica decided; the other followed
+      // One replica decided and the other followed — or, judging the same step within the
+      // same few milliseconds, both wrote it: MLflow has no conditional write (README).
+      CHECK(rollbacks >= 1);
       std::string err;
       const json status = rollout(project, {"status", kModel}, &err);
       CHECK(status["rollout"]["state"] == "rolled_back");

@@ -167,11 +167,12 @@ void ServiceState::analyse_step(const registry::Rollout& r, const LoadedModel& p
   const observability::Verdict verdict = observability::analyse(stable_figures, candidate_figures, thresholds(r.plan));
   last_analysis = verdict.detail;
   publish_rollout_status();
-  const registry::RolloutDecision decision{r.step, fmt::format("{}: {}", verdict.reason, verdict.detail), verdict.figures.dump()};
+  const registry::RolloutDecision decision{r.step, fmt::format("{}: {}", verdict.reason, verdict.detail), verdict.figures.dump(),
+                                           now_ms()};
   if (verdict.outcome == observability::Verdict::Outcome::breach) {
     canary_weight.store(0);  // here at once; the other replicas at their next poll
     const registry::Rollout after = rollout_source->roll_back(r.name, decision, false);
-    if (after.state == registry::RolloutState::rolled_back && after.id == r.id) {
+    if (registry::made_by(after, decision)) {  // not another replica's rollback, read back
       metrics.record_rollout_decision("rollback", verdict.reason);
       logging::event(logging::Level::error, "rollout rolled back",
                      {{"model", r.name}, {"rollout", std::to_string(r.id)}, {"candidate_version", std::to_string(r.candidate_version)},
@@ -182,7 +183,7 @@ void ServiceState::analyse_step(const registry::Rollout& r, const LoadedModel& p
   const double elapsed = static_cast<double>(now_ms() - r.step_started_at) / 1000.0;
   if (verdict.outcome != observability::Verdict::Outcome::healthy || elapsed < r.plan.interval_seconds) return;
   const registry::Rollout after = rollout_source->advance(r.name, decision);
-  if (after.id == r.id && (after.step != r.step || after.state != r.state)) {
+  if (registry::made_by(after, decision)) {
     const bool promoted = after.state == registry::RolloutState::promoted;
     metrics.record_rollout_decision(promoted ? "promote" : "step", "healthy");
     logging::event(logging::Level::info, promoted ? "rollout promoted" : "rollout step passed",

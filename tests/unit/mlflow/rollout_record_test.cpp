@@ -189,8 +189,13 @@ TEST_SUITE("unit/mlflow/rollout_record") {
 
   TEST_CASE("the mirror never undoes a replica's rollback, and the registry takes it") {
     Mirrored m({0.25, 1});
-    const registry::Rollout r = mlflow::roll_back_mlflow_rollout(m.client, "churn", {0, "error_ratio: 30%", "{}"}, false);
+    const registry::RolloutDecision mine{0, "error_ratio: 30%", "{}", 5000};
+    const registry::Rollout r = mlflow::roll_back_mlflow_rollout(m.client, "churn", mine, false);
     CHECK(r.state == RolloutState::rolled_back);
+    CHECK(registry::made_by(r, mine));
+    // Another replica that judged the same step reads the rollback back: not its own.
+    const registry::RolloutDecision late{0, "error_ratio: 31%", "{}", 5001};
+    CHECK_FALSE(registry::made_by(mlflow::roll_back_mlflow_rollout(m.client, "churn", late, false), late));
     CHECK_FALSE(m.client.get_registered_model("churn").aliases.count("candidate"));
     CHECK(m.client.get_registered_model("churn").aliases.at("production") == "1");
     // The registry, not yet knowing, pauses the rollout: mirrored, it must not revive it.

@@ -39,6 +39,21 @@ std::vector<std::string> actions(RegistryStore& store) {
 }  // namespace
 
 TEST_SUITE("unit/registry/rollouts") {
+  TEST_CASE("a replica tells its own decision from another replica's it reads back") {
+    RegistryStore store(":memory:");
+    seed(store);
+    store.start_rollout("churn", 2, plan({0.25, 0.5, 1}));
+    const RolloutDecision a{0, "healthy: replica A", "{}", 1000};
+    const RolloutDecision b{0, "healthy: replica B", "{}", 1001};  // judged the same step
+    const Rollout after_a = store.advance_rollout("churn", a);
+    CHECK(made_by(after_a, a));
+    const Rollout after_b = store.advance_rollout("churn", b);
+    CHECK(after_b.step == 1);          // moved on, but by A:
+    CHECK_FALSE(made_by(after_b, b));  // B neither logs nor counts it
+    const RolloutDecision c{1, "error_ratio: replica B", "{}", 1002};
+    CHECK(made_by(store.end_rollout("churn", RolloutState::rolled_back, c, false), c));
+  }
+
   TEST_CASE("a rollout steps up and promotes: Production, the production alias and the mirror follow") {
     RegistryStore store(":memory:");
     seed(store);
